@@ -1,0 +1,1 @@
+"""Protocol plugins shipped with the receiver (installed as the import package receiver_plugins)."""

@@ -1,0 +1,85 @@
+"""receiver_core: the small core of the wireless presentation receiver.
+
+Plugins import from here: ``hookimpl``, the model values they return, ``MediaCaps`` and friends,
+and the error categories.
+"""
+
+from ._version import __version__
+from .app import Receiver
+from .errors import (
+    AuthFailed,
+    ConfigError,
+    LocalProtocolError,
+    MediaError,
+    NotReady,
+    PinRequired,
+    PluginError,
+    ProtocolError,
+    ReceiverError,
+    RemoteProtocolError,
+    SessionRejected,
+    UnsupportedMedia,
+)
+from .hookspecs import hookimpl
+from .media.caps import MediaCaps, MediaEnded, MediaPacket, MediaSource, QueueSource
+from .model import (
+    Admission,
+    AuthDecision,
+    IdleState,
+    Layout,
+    ListenerSpec,
+    NetChange,
+    NetInterface,
+    Overlay,
+    OverlayKind,
+    P2PDeviceConfig,
+    PluginManifest,
+    Rect,
+    Route,
+    Screen,
+    ServiceAdvertisement,
+    SessionRequest,
+    Tile,
+    WfdSubelement,
+)
+
+__all__ = [
+    "__version__",
+    "Receiver",
+    "hookimpl",
+    "MediaCaps",
+    "MediaEnded",
+    "MediaPacket",
+    "MediaSource",
+    "QueueSource",
+    "Admission",
+    "AuthDecision",
+    "IdleState",
+    "Layout",
+    "ListenerSpec",
+    "NetChange",
+    "NetInterface",
+    "Overlay",
+    "OverlayKind",
+    "P2PDeviceConfig",
+    "PluginManifest",
+    "Rect",
+    "Route",
+    "Screen",
+    "ServiceAdvertisement",
+    "SessionRequest",
+    "Tile",
+    "WfdSubelement",
+    "ReceiverError",
+    "ConfigError",
+    "PluginError",
+    "NotReady",
+    "AuthFailed",
+    "PinRequired",
+    "SessionRejected",
+    "MediaError",
+    "UnsupportedMedia",
+    "ProtocolError",
+    "LocalProtocolError",
+    "RemoteProtocolError",
+]

@@ -1,0 +1,1 @@
+"""The status and moderation API and admin password handling."""

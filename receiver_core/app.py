@@ -1,0 +1,421 @@
+"""``Receiver``: owns the plugin manager, config, sessions, discovery, network, media and display.
+
+Startup order: configure -> network snapshot -> display/media -> plugin startup -> listeners ->
+Wi-Fi Display + mDNS -> status API. Shutdown runs the reverse. A plugin that fails anywhere is
+retired on its own (sessions ended, tasks cancelled, listeners closed, adverts withdrawn) while
+the box keeps running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.metadata
+import logging
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from . import config as config_mod
+from ._version import __version__
+from .aio import TaskSupervisor
+from .config import Config, build_config, plugin_settings, read_toml
+from .config.schema import SectionRegistry
+from .discovery.mdns import MdnsBackend, MdnsPublisher, ZeroconfBackend
+from .discovery.p2p import NullP2P, P2PBackend, P2POwner
+from .errors import ConfigError, NotReady
+from .listeners import ListenerManager
+from .model import NetChange, NetSnapshot
+from .net.monitor import NetlinkMonitor, NetSource
+from .plugins import BUILTINS, BuiltinPlugin, PluginState, ReceiverPluginManager, current_plugin, describe_error
+from .session.manager import SessionManager
+
+__all__ = ["Receiver", "load_plugins_and_config"]
+
+log = logging.getLogger(__name__)
+
+CORE_OWNER = "core"
+
+
+def load_plugins_and_config(
+    raw: Mapping[str, Any],
+    *,
+    source: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    builtins: Iterable[BuiltinPlugin] = BUILTINS,
+    entry_points: Iterable[importlib.metadata.EntryPoint] | None = None,
+    extra_plugins: Iterable[tuple[str, object]] = (),
+) -> tuple[Config, ReceiverPluginManager]:
+    """Steps 1-9 of the loading order: plugins settings, blocking, loading, sections, validation."""
+    settings = plugin_settings(raw, environ)
+    pm = ReceiverPluginManager()
+    pm.load(settings, builtins=builtins, entry_points=entry_points)
+    for name, plugin in extra_plugins:
+        pm.register_plugin(plugin, name, origin="runtime")
+    pm._check_pending()
+    registry = SectionRegistry()
+    for impl in pm._impls("receiver_config_sections"):
+        if not pm._callable(impl):
+            continue
+        token = current_plugin.set(impl.plugin_name)
+        try:
+            impl.function(registry=registry)
+        except ConfigError:
+            raise
+        except Exception as exc:
+            raise ConfigError(f"plugin.{impl.plugin_name}", f"receiver_config_sections raised {describe_error(exc)}") from exc
+        finally:
+            current_plugin.reset(token)
+    states = {name: record.active for name, record in pm.records.items()}
+    config = build_config(raw, registry, states, plugins=settings, source=source)
+    return config, pm
+
+
+class Receiver:
+    """The box. Build with ``Receiver.load(path)`` (or ``for_testing``), then ``async with receiver``."""
+
+    def __init__(
+        self,
+        config: Config,
+        plugins: ReceiverPluginManager,
+        *,
+        mdns: MdnsBackend | None = None,
+        p2p: P2PBackend | None = None,
+        net: NetSource | None = None,
+    ) -> None:
+        self.config = config
+        self.plugins = plugins
+        self.version = __version__
+        self.started_at: float | None = None
+        self.state_dir = Path(config.receiver.state_dir)
+        self.supervisor = TaskSupervisor(self._task_crashed)
+        self.net: NetSource = net or NetlinkMonitor(config.network.roles, config.network.debounce_ms / 1000)
+        self.mdns = MdnsPublisher(self, mdns or ZeroconfBackend())
+        self.p2p = P2POwner(self, p2p or NullP2P())
+        self.listeners = ListenerManager(self)
+        self.sessions: SessionManager = None  # type: ignore[assignment]  # created in start()
+        self.media: Any = None    # media.engine.MediaEngine, created in start()
+        self.display: Any = None  # display.service.DisplayService, created in start()
+        self.admin: Any = None    # admin.api.AdminServer
+        self._unload: dict[str, list[Callable[[], Any]]] = {}
+        self._retiring: set[str] = set()
+        self._stopping = False
+        self._net_lock = asyncio.Lock()
+        plugins.on_failure(self._plugin_failed)
+
+    # ------------------------------------------------------------------------------------ building
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> "Receiver":
+        """Read ``path`` (default ``/etc/montage-receiver/receiver.toml``, absent = defaults)."""
+        raw, source = read_toml(path)
+        loader_keys = ("environ", "builtins", "entry_points", "extra_plugins")
+        loader = {k: kwargs.pop(k) for k in loader_keys if k in kwargs}
+        config, pm = load_plugins_and_config(raw, source=source, **loader)
+        return cls(config, pm, **kwargs)
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def for_testing(
+        cls,
+        tmp_path: Path,
+        *,
+        config: Mapping[str, Any] | None = None,
+        plugins: Mapping[str, object] | Iterable[tuple[str, object]] = (),
+        autoload: bool = False,
+        entry_points: Iterable[importlib.metadata.EntryPoint] | None = None,
+        mdns: MdnsBackend | None = None,
+        p2p: P2PBackend | None = None,
+        net: NetSource | None = None,
+    ) -> AsyncIterator["Receiver"]:
+        """A started receiver for tests: no autoload, state in ``tmp_path``, status API on a free port,
+        ``null`` display and audio unless ``config`` says otherwise. Fakes come from
+        ``receiver_core.testing``."""
+        from .testing.fakes import FakeMdns, FakeNet
+
+        raw = _deep_merge({
+            "receiver": {"name": "Test Room", "state_dir": str(tmp_path / "state")},
+            "plugins": {"autoload": autoload},
+            "status": {"port": 0},
+            "display": {"backend": "null"},
+            "audio": {"backend": "null"},
+            "session": {"pin_mode": "off"},
+        }, config or {})
+        extra = list(plugins.items()) if isinstance(plugins, Mapping) else list(plugins)
+        cfg, pm = load_plugins_and_config(raw, environ={}, entry_points=entry_points if entry_points is not None
+                                          else (None if autoload else []), extra_plugins=extra)
+        receiver = cls(cfg, pm, mdns=mdns or FakeMdns(), p2p=p2p, net=net or FakeNet.single("eth0", "192.0.2.10"))
+        async with receiver:
+            yield receiver
+
+    # ------------------------------------------------------------------------------------ properties
+
+    @property
+    def name(self) -> str:
+        return self.config.receiver.name
+
+    def plugin_config(self, name: str) -> Any:
+        """The validated ``[plugin.<name>]`` section (an instance of the plugin's attrs class)."""
+        return self.config.plugin.get(name)
+
+    @property
+    def network(self) -> NetSnapshot:
+        return self.net.snapshot
+
+    def advertised_addresses(self) -> list[str]:
+        roles = set(self.config.network.advertise_on)
+        return [ip for iface in self.network.with_roles(roles) for ip in iface.ipv4]
+
+    # ------------------------------------------------------------------------------------ tasks
+
+    def spawn(self, coro: Any, name: str | None = None) -> asyncio.Task[Any]:
+        """Start a supervised task owned by the calling plugin; a crash marks that plugin failed."""
+        return self.supervisor.spawn(coro, current_plugin.get() or CORE_OWNER, name)
+
+    def on_unload(self, callback: Callable[[], Any]) -> None:
+        """Run ``callback`` (may return an awaitable) when the calling plugin is shut down or retired."""
+        self._unload.setdefault(current_plugin.get() or CORE_OWNER, []).append(callback)
+
+    def _task_crashed(self, owner: str, exc: BaseException) -> None:
+        if owner == CORE_OWNER:
+            log.error("core task crashed", exc_info=exc)
+        else:
+            self.plugins.mark_failed(owner, exc, hook="task")
+
+    def _plugin_failed(self, name: str, error: str) -> None:
+        if self.started_at is None or self._stopping or name in self._retiring:
+            return
+        self._retiring.add(name)
+        self.supervisor.spawn(self._retire(name), CORE_OWNER, f"retire:{name}")
+
+    async def _retire(self, name: str) -> None:
+        """Take a failed plugin out without disturbing the rest."""
+        for session in [s for s in self.sessions.all() if s.protocol == name]:
+            await self.sessions.end(session, "error: the protocol plugin failed")
+        await self.supervisor.cancel_owner(name)
+        await self.listeners.close_plugin(name)
+        await self._unload_plugin(name)
+        await self.mdns.refresh(self.network)
+        await self.p2p.refresh()
+        if self.display is not None:
+            self.display.invalidate()
+        log.warning("plugin %s retired: %s", name, self.plugins.records[name].error)
+
+    async def _unload_plugin(self, name: str) -> None:
+        try:
+            await self.plugins.acall_each("receiver_shutdown", only=name, receiver=self)
+        except Exception as exc:
+            log.error("plugin %s: receiver_shutdown raised %s", name, describe_error(exc))
+        for callback in reversed(self._unload.pop(name, [])):
+            try:
+                result = callback()
+                if asyncio.iscoroutine(result) or isinstance(result, Awaitable):
+                    await result
+            except Exception as exc:
+                log.error("plugin %s: unload callback raised %s", name, describe_error(exc))
+
+    # ------------------------------------------------------------------------------------ lifecycle
+
+    async def __aenter__(self) -> "Receiver":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        from .display.service import DisplayService
+        from .media.engine import MediaEngine
+
+        self.started_at = time.monotonic()
+        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.sessions = SessionManager(self, state_dir=self.state_dir)
+        self.plugins.call_each("receiver_configure", receiver=self)
+        await self.net.start(self._network_changed)
+        self.media = MediaEngine(self)
+        self.display = DisplayService(self)
+        await self.display.start()
+        self.media.start()
+        for name in [n for n in self.plugins.active_names()]:
+            await self._start_plugin(name)
+        await self.listeners.bind_all()
+        await self.p2p.refresh()
+        await self.mdns.refresh(self.network)
+        self._start_pin_timer()
+        if self.config.status.enabled:
+            from .admin.api import AdminServer
+
+            self.admin = AdminServer(self)
+            await self.admin.start()
+        self.display.invalidate()
+        log.info("receiver %r started (plugins: %s)", self.name, ", ".join(self.plugins.active_names()))
+
+    async def _start_plugin(self, name: str, attempt: int = 0) -> None:
+        impls = [i for i in self.plugins._impls("receiver_startup") if i.plugin_name == name]
+        record = self.plugins.records[name]
+        if not record.active:
+            return
+        try:
+            if impls:
+                await self.plugins.acall_each("receiver_startup", only=name, receiver=self)
+        except NotReady as exc:
+            delay = min(30.0, 2.0 ** attempt)
+            record.error = f"not ready: {describe_error(exc)} (retry in {delay:.0f} s)"
+            log.warning("plugin %s not ready (%s); retrying in %.0f s", name, exc, delay)
+            self.supervisor.spawn(self._retry_start(name, attempt + 1, delay), CORE_OWNER, f"retry:{name}")
+            return
+        except Exception as exc:
+            self.plugins.mark_failed(name, exc, hook="receiver_startup")
+            return
+        record.state = PluginState.RUNNING
+        record.error = None
+
+    async def _retry_start(self, name: str, attempt: int, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await self._start_plugin(name, attempt)
+        if self.plugins.records[name].state is PluginState.RUNNING:
+            await self.listeners.bind_all(only=name)
+            await self.p2p.refresh()
+            await self.mdns.refresh(self.network)
+
+    def _start_pin_timer(self) -> None:
+        minutes = self.config.session.pin_rotate_minutes
+        if minutes and self.sessions.pin.mode == "rotating":
+            async def rotate() -> None:
+                while True:
+                    await asyncio.sleep(minutes * 60)
+                    self.sessions.pin.rotate()
+            self.supervisor.spawn(rotate(), CORE_OWNER, "pin-rotation")
+
+    async def stop(self) -> None:
+        if self.started_at is None or self._stopping:
+            return
+        self._stopping = True
+        if self.admin is not None:
+            await self.admin.stop()
+        await self.sessions.end_all("shutdown")
+        await self.mdns.close()
+        await self.p2p.close()
+        await self.listeners.close_all()
+        for name in reversed(self.plugins.active_names()):
+            await self._unload_plugin(name)
+        await self.supervisor.cancel_owner(None)
+        await self.net.stop()
+        if self.media is not None:
+            await self.media.stop()
+        if self.display is not None:
+            await self.display.stop()
+        for callback in self._unload.pop(CORE_OWNER, []):
+            with contextlib.suppress(Exception):
+                result = callback()
+                if asyncio.iscoroutine(result):
+                    await result
+        log.info("receiver stopped")
+
+    async def run_until_signalled(self) -> None:
+        """Run until SIGINT or SIGTERM; SIGHUP re-reads the box name and network settings."""
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: self.spawn(self.reload(), "reload"))
+        async with self:
+            await stop.wait()
+            log.info("signal received, shutting down")
+
+    # ------------------------------------------------------------------------------------ changes
+
+    async def _network_changed(self, change: NetChange) -> None:
+        async with self._net_lock:
+            await self.mdns.refresh(change.snapshot)
+            await self.p2p.refresh()
+            if self.display is not None:
+                self.display.invalidate()
+            await self.plugins.acall_each("receiver_network_changed", receiver=self, change=change)
+
+    async def rename(self, name: str) -> None:
+        """Change the box name at run time: adverts, Wi-Fi Direct name and idle screen follow."""
+        self.config = self.config.evolve_section("receiver", name=name)
+        await self._republish()
+
+    async def reload(self) -> None:
+        """Re-read the config file; apply the box name and network settings, log what needs a restart."""
+        if self.config.source is None:
+            log.info("no config file to reload")
+            return
+        try:
+            raw, source = read_toml(self.config.source)
+            new, _pm = load_plugins_and_config(raw, source=source, environ={})
+        except ConfigError as exc:
+            log.error("config reload refused: %s", exc)
+            return
+        before = config_mod.config_to_dict(self.config, redact=False)
+        after = config_mod.config_to_dict(new, redact=False)
+        restart = [name for name in after if name not in ("receiver", "network") and after[name] != before.get(name)]
+        if restart:
+            log.warning("config sections %s changed; they take effect after a restart", ", ".join(restart))
+        self.config = attrs.evolve(self.config, receiver=attrs.evolve(self.config.receiver, name=new.receiver.name),
+                                   network=new.network)
+        await self._republish()
+
+    async def _republish(self) -> None:
+        await self.mdns.refresh(self.network)
+        await self.p2p.refresh()
+        if self.display is not None:
+            self.display.invalidate()
+
+    # ------------------------------------------------------------------------------------ status
+
+    def plugin_status(self) -> list[dict[str, Any]]:
+        extra = dict(self.plugins.call_each("receiver_status", receiver=self)) if self.started_at else {}
+        out = []
+        for name, record in sorted(self.plugins.records.items()):
+            manifest = record.manifest
+            out.append({
+                "name": name,
+                "display_name": manifest.display_name if manifest else name,
+                "version": record.version,
+                "distribution": record.distribution,
+                "origin": record.origin,
+                "state": record.state.value,
+                "essential": record.essential,
+                "error": record.error,
+                "hooks": self.plugins.hooks_of(name),
+                "provides": list(manifest.provides) if manifest else [],
+                "status": extra.get(name),
+            })
+        return out
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "uptime_s": round(time.monotonic() - self.started_at, 1) if self.started_at else 0,
+            "meeting_id": self.sessions.meeting.current if self.sessions else None,
+            "pin_mode": self.config.session.pin_mode,
+            "pin_required": bool(self.sessions and self.sessions.pin.required),
+            "approval": self.config.session.approval,
+            "plugins": self.plugin_status(),
+            **(self.sessions.status() if self.sessions else {"sessions": []}),
+            "network": {"interfaces": [attrs.asdict(i) for i in self.network.interfaces],
+                        "advertised_addresses": self.advertised_addresses()},
+            "mdns": self.mdns.status(),
+            "p2p": self.p2p.status(),
+            "listeners": self.listeners.status(),
+            "display": self.display.status() if self.display else None,
+        }
+
+
+def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out

@@ -1,0 +1,1 @@
+"""Service discovery: the core owns mDNS and Wi-Fi Direct; plugins contribute data."""

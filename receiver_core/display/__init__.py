@@ -1,0 +1,1 @@
+"""Display output: compositor, backends, idle screen."""

@@ -1,0 +1,212 @@
+"""Display and audio backends: the protocol, the registries, and the ``null`` and ``headless`` displays.
+
+A display backend receives the composite as one I420 (yuv420p) array of shape ``(h * 3 / 2, w)``
+from the display thread and does the final colour conversion itself (SDL's YUV textures), or
+nothing at all (``null``), or keeps it for the status API (``headless``: JPEG snapshot, MJPEG
+stream, PNG snapshots).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+import attrs
+import numpy as np
+
+from ..errors import ConfigError, PluginError
+from ..model import Screen
+
+if TYPE_CHECKING:
+    from ..app import Receiver
+
+__all__ = [
+    "DisplayBackend",
+    "BackendSpec",
+    "BackendRegistry",
+    "DisplayBackendRegistry",
+    "AudioBackendRegistry",
+    "NullDisplay",
+    "HeadlessDisplay",
+    "i420_to_rgb",
+]
+
+log = logging.getLogger(__name__)
+
+
+class DisplayBackend(Protocol):
+    name: str
+
+    def open(self, screen: Screen) -> None:
+        """Called in the display thread before the first frame."""
+
+    def present(self, canvas: np.ndarray) -> None:
+        """Show one composite (I420, shape ``(h*3//2, w)``); called in the display thread."""
+
+    def close(self) -> None:
+        """Called in the display thread at shutdown."""
+
+    def status(self) -> dict[str, Any]:
+        """Counters for the status API."""
+
+
+@attrs.frozen
+class BackendSpec:
+    name: str
+    factory: Callable[["Receiver"], Any] = attrs.field(eq=False, repr=False)
+    available: Callable[[], bool] = attrs.field(default=lambda: True, eq=False, repr=False)
+    description: str = ""
+    owner: str | None = None
+
+
+class BackendRegistry:
+    """Backends by name; ``auto`` resolves through a preference list of available ones."""
+
+    def __init__(self, kind: str, auto_order: tuple[str, ...]) -> None:
+        self.kind = kind
+        self.auto_order = auto_order
+        self._specs: dict[str, BackendSpec] = {}
+
+    def add(self, name: str, factory: Callable[["Receiver"], Any], *, available: Callable[[], bool] = lambda: True,
+            description: str = "") -> None:
+        from ..plugins import current_plugin
+
+        owner = current_plugin.get()
+        if name in self._specs:
+            first = self._specs[name].owner or "?"
+            raise PluginError(f"{self.kind} backend {name!r} registered twice (by {first!r} and {owner or '?'!r})")
+        self._specs[name] = BackendSpec(name, factory, available, description, owner)
+
+    def names(self) -> list[str]:
+        return sorted(self._specs)
+
+    def resolve(self, wanted: str) -> BackendSpec:
+        if wanted == "auto":
+            for name in self.auto_order:
+                spec = self._specs.get(name)
+                if spec is not None and spec.available():
+                    return spec
+            raise ConfigError(f"{self.kind}.backend", "no backend is available")
+        spec = self._specs.get(wanted)
+        if spec is None:
+            raise ConfigError(f"{self.kind}.backend", f"unknown backend {wanted!r} (available: {', '.join(self.names())})")
+        return spec
+
+
+class DisplayBackendRegistry(BackendRegistry):
+    def __init__(self) -> None:
+        super().__init__("display", ("window", "headless", "null"))
+
+
+class AudioBackendRegistry(BackendRegistry):
+    def __init__(self) -> None:
+        super().__init__("audio", ("sdl", "null"))
+
+
+def i420_to_rgb(canvas: np.ndarray, width: int, height: int) -> np.ndarray:
+    """RGB copy of an I420 composite through libswscale (for snapshots and tests)."""
+    import av
+
+    frame = av.VideoFrame.from_ndarray(canvas, format="yuv420p")
+    return frame.to_ndarray(format="rgb24", width=width, height=height)
+
+
+class NullDisplay:
+    """Counts frames, shows nothing (benchmarks, tests that only look at stats)."""
+
+    name = "null"
+
+    def __init__(self, receiver: "Receiver | None" = None) -> None:
+        self.frames = 0
+        self.screen: Screen | None = None
+
+    def open(self, screen: Screen) -> None:
+        self.screen = screen
+
+    def present(self, canvas: np.ndarray) -> None:
+        self.frames += 1
+
+    def close(self) -> None:
+        return None
+
+    def status(self) -> dict[str, Any]:
+        return {"backend": self.name, "frames": self.frames}
+
+
+class HeadlessDisplay:
+    """No screen: keeps the latest composite for ``/api/display/snapshot.jpg`` and the MJPEG preview."""
+
+    name = "headless"
+
+    def __init__(self, receiver: "Receiver | None" = None) -> None:
+        self.frames = 0
+        self.generation = 0
+        self.screen: Screen | None = None
+        self._latest: np.ndarray | None = None
+        self._lock = threading.Lock()
+        self.quality = receiver.config.display.jpeg_quality if receiver is not None else 80
+
+    def open(self, screen: Screen) -> None:
+        self.screen = screen
+
+    def present(self, canvas: np.ndarray) -> None:
+        copy = canvas.copy()
+        with self._lock:
+            self._latest = copy
+            self.frames += 1
+            self.generation += 1
+
+    def close(self) -> None:
+        return None
+
+    def latest(self) -> np.ndarray | None:
+        with self._lock:
+            return self._latest
+
+    def latest_rgb(self) -> np.ndarray | None:
+        canvas = self.latest()
+        if canvas is None or self.screen is None:
+            return None
+        return i420_to_rgb(canvas, self.screen.width, self.screen.height)
+
+    def encode(self, fmt: str = "JPEG") -> bytes | None:
+        from PIL import Image
+
+        rgb = self.latest_rgb()
+        if rgb is None:
+            return None
+        out = io.BytesIO()
+        Image.fromarray(rgb).save(out, fmt, **({"quality": self.quality} if fmt == "JPEG" else {}))
+        return out.getvalue()
+
+    def status(self) -> dict[str, Any]:
+        return {"backend": self.name, "frames": self.frames}
+
+
+def display_available() -> bool:
+    """A window can open: X11/Wayland session, an SDL driver chosen explicitly, or a DRM device (KMSDRM)."""
+    if any(os.environ.get(v) for v in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER")):
+        return True
+    return any(name.startswith("card") for name in _listdir("/dev/dri"))
+
+
+def audio_available() -> bool:
+    """An audio device or server is likely there (SDL then picks PulseAudio, PipeWire or ALSA)."""
+    if os.environ.get("SDL_AUDIODRIVER") or os.environ.get("PULSE_SERVER"):
+        return True
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    if runtime and (os.path.exists(f"{runtime}/pulse/native") or os.path.exists(f"{runtime}/pipewire-0")):
+        return True
+    return any(name.startswith("pcm") for name in _listdir("/dev/snd"))
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+

@@ -1,0 +1,240 @@
+"""Compositing in I420: surfaces scale each decoded frame once (libswscale, in the decode thread),
+the compositor copies tiles into one yuv420p canvas with numpy slices. No per-pixel Python.
+
+Mechanism only: the compositor draws what the ``Layout`` says. Tiles keep the sender's aspect ratio
+(sample aspect ratio included) and are letterboxed in black.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from fractions import Fraction
+from typing import Any
+
+import attrs
+import numpy as np
+
+from ..media.stats import StreamStats
+from ..model import Layout, Rect, Screen
+
+__all__ = ["I420", "Placement", "fit", "scale_to", "Surface", "Compositor", "BLACK_Y", "BLACK_C"]
+
+BLACK_Y, BLACK_C = 16, 128  # limited-range black
+
+
+@attrs.define
+class I420:
+    """A small yuv420p image as three numpy planes (even width and height)."""
+
+    y: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+
+    @property
+    def width(self) -> int:
+        return int(self.y.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.y.shape[0])
+
+    @classmethod
+    def from_frame(cls, frame: Any, copy: bool = False) -> "I420":
+        """Views on (or copies of) the planes of a yuv420p ``av.VideoFrame``."""
+        w, h = frame.width, frame.height
+        planes = (_plane(frame.planes[0], w, h), _plane(frame.planes[1], w // 2, h // 2),
+                  _plane(frame.planes[2], w // 2, h // 2))
+        if copy:
+            planes = tuple(p.copy() for p in planes)
+        return cls(*planes)
+
+    @classmethod
+    def from_image(cls, image: Any) -> "I420":
+        """From a Pillow RGB image (even size), converted by libswscale."""
+        import av
+
+        frame = av.VideoFrame.from_image(image.convert("RGB")).reformat(format="yuv420p")
+        return cls.from_frame(frame, copy=True)
+
+    def to_canvas(self) -> np.ndarray:
+        """One contiguous ``(h*3//2, w)`` array, the layout backends receive."""
+        h, w = self.height, self.width
+        canvas = np.empty((h * 3 // 2, w), np.uint8)
+        canvas[:h] = self.y
+        canvas[h:h + h // 4].reshape(h // 2, w // 2)[:] = self.u
+        canvas[h + h // 4:].reshape(h // 2, w // 2)[:] = self.v
+        return canvas
+
+
+def _plane(plane: Any, width: int, height: int) -> np.ndarray:
+    return np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[:height, :width]
+
+
+@attrs.frozen
+class Placement:
+    """Where scaled content lands: the content rect inside ``tile`` (absolute, even coordinates)."""
+
+    tile: Rect
+    x: int
+    y: int
+    width: int
+    height: int
+
+
+def _even(value: float) -> int:
+    return max(2, int(round(value / 2)) * 2)
+
+
+def fit(width: int, height: int, sar: Fraction | None, tile: Rect) -> Placement:
+    """Largest rect of the frame's display aspect ratio that fits ``tile``, centred (letterbox)."""
+    ratio = Fraction(width, height) * (sar if sar and sar > 0 else 1)
+    tw, th = tile.width - tile.width % 2, tile.height - tile.height % 2
+    if Fraction(tw, th) > ratio:  # the tile is wider: full height, bars left and right
+        h, w = th, min(tw, _even(th * ratio))
+    else:
+        w, h = tw, min(th, _even(tw / ratio))
+    return Placement(tile, tile.x + (tw - w) // 4 * 2, tile.y + (th - h) // 4 * 2, w, h)
+
+
+@attrs.define
+class Scaled:
+    image: I420
+    placement: Placement
+    frame: Any = attrs.field(repr=False)  # keeps the buffers the planes view
+
+
+def scale_to(frame: Any, tile: Rect, sar: Fraction | None) -> Scaled:
+    placement = fit(frame.width, frame.height, sar, tile)
+    scaled = frame.reformat(width=placement.width, height=placement.height, format="yuv420p",
+                            interpolation="FAST_BILINEAR")
+    return Scaled(I420.from_frame(scaled), placement, scaled)
+
+
+class Surface:
+    """The latest frame of one session, scaled for its tile. ``put`` runs in the decode thread."""
+
+    def __init__(self, session_id: str, notify: Callable[[], None]) -> None:
+        self.session_id = session_id
+        self.stats = StreamStats("video")
+        self.tile: Rect | None = None  # set by the display thread when the layout changes
+        self.generation = 0
+        self.arrival = 0.0
+        self._notify = notify
+        self._lock = threading.Lock()
+        self._frame: Any = None
+        self._sar: Fraction | None = None
+        self._scaled: Scaled | None = None
+
+    def put(self, frame: Any, arrival: float, decode_ms: float, sample_aspect_ratio: Any = None) -> None:
+        tile = self.tile
+        scaled = scale_to(frame, tile, sample_aspect_ratio) if tile is not None else None
+        with self._lock:
+            self._frame, self._sar, self._scaled = frame, sample_aspect_ratio, scaled
+            self.arrival = arrival
+            self.generation += 1
+        self.stats.record_ready(arrival, time.monotonic(), decode_ms)
+        self._notify()
+
+    def take(self, tile: Rect) -> tuple[Scaled | None, int, float]:
+        """The image for ``tile`` (rescaled here if the tile changed since the frame was scaled)."""
+        with self._lock:
+            scaled, frame, sar, generation, arrival = self._scaled, self._frame, self._sar, self.generation, self.arrival
+        if frame is None:
+            return None, generation, arrival
+        if scaled is None or scaled.placement.tile != tile:
+            scaled = scale_to(frame, tile, sar)
+            with self._lock:
+                if self.generation == generation:
+                    self._scaled = scaled
+        return scaled, generation, arrival
+
+
+class Compositor:
+    """Owns the canvas; redraws only tiles whose surface has a new frame."""
+
+    def __init__(self, screen: Screen) -> None:
+        self.screen = screen
+        w, h = screen.width, screen.height
+        self.canvas = np.empty((h * 3 // 2, w), np.uint8)
+        self.y = self.canvas[:h]
+        self.u = self.canvas[h:h + h // 4].reshape(h // 2, w // 2)
+        self.v = self.canvas[h + h // 4:].reshape(h // 2, w // 2)
+        self._layout: Layout | None = None
+        self._drawn: dict[str, tuple[int, Placement | None]] = {}
+        self._overlapping = False
+        self.clear()
+
+    def clear(self, rect: Rect | None = None) -> None:
+        if rect is None:
+            self.y[:] = BLACK_Y
+            self.u[:] = BLACK_C
+            self.v[:] = BLACK_C
+            return
+        self.y[rect.y:rect.y + rect.height, rect.x:rect.x + rect.width] = BLACK_Y
+        cy, cx, ch, cw = rect.y // 2, rect.x // 2, rect.height // 2, rect.width // 2
+        self.u[cy:cy + ch, cx:cx + cw] = BLACK_C
+        self.v[cy:cy + ch, cx:cx + cw] = BLACK_C
+
+    def blit(self, image: I420, x: int, y: int) -> None:
+        h, w = image.height, image.width
+        h = min(h, self.screen.height - y)
+        w = min(w, self.screen.width - x)
+        if h <= 0 or w <= 0:
+            return
+        self.y[y:y + h, x:x + w] = image.y[:h, :w]
+        self.u[y // 2:(y + h) // 2, x // 2:(x + w) // 2] = image.u[:h // 2, :w // 2]
+        self.v[y // 2:(y + h) // 2, x // 2:(x + w) // 2] = image.v[:h // 2, :w // 2]
+
+    def set_layout(self, layout: Layout) -> None:
+        if layout == self._layout:
+            return
+        self._layout = layout
+        self._drawn.clear()
+        self._overlapping = _overlaps([t.rect for t in layout.tiles])
+        self.clear()
+
+    def compose(
+        self,
+        surfaces: Mapping[str, Surface],
+        labels: Mapping[str, I420 | None] | None = None,
+        overlay: tuple[I420, int, int] | None = None,
+    ) -> list[tuple[str, float]]:
+        """Draw tiles with new frames; returns ``(session_id, arrival)`` of frames now shown."""
+        layout = self._layout or Layout()
+        shown: list[tuple[str, float]] = []
+        redraw_all = self._overlapping and any(
+            s.generation != self._drawn.get(t.session_id, (-1, None))[0]
+            for t in layout.tiles if (s := surfaces.get(t.session_id)) is not None)
+        for tile in sorted(layout.tiles, key=lambda t: t.z):
+            surface = surfaces.get(tile.session_id)
+            if surface is None:
+                continue
+            previous_generation, previous_placement = self._drawn.get(tile.session_id, (-1, None))
+            if surface.generation == previous_generation and not redraw_all:
+                continue
+            scaled, generation, arrival = surface.take(tile.rect)
+            if scaled is None:
+                continue
+            if scaled.placement != previous_placement:
+                self.clear(tile.rect)
+            self.blit(scaled.image, scaled.placement.x, scaled.placement.y)
+            label = (labels or {}).get(tile.session_id)
+            if label is not None and label.width <= tile.rect.width and label.height <= tile.rect.height:
+                self.blit(label, tile.rect.x + 16 - 16 % 2, tile.rect.y + tile.rect.height - label.height - 16)
+            self._drawn[tile.session_id] = (generation, scaled.placement)
+            if generation != previous_generation:
+                shown.append((tile.session_id, arrival))
+        if overlay is not None:
+            image, x, y = overlay
+            self.blit(image, x, y)
+        return shown
+
+
+def _overlaps(rects: list[Rect]) -> bool:
+    for i, a in enumerate(rects):
+        for b in rects[i + 1:]:
+            if a.x < b.x + b.width and b.x < a.x + a.width and a.y < b.y + b.height and b.y < a.y + a.height:
+                return True
+    return False

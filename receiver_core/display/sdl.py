@@ -1,0 +1,184 @@
+"""SDL2 outputs through PySDL2: a window fed with I420 textures, and an audio device.
+
+The window backend uploads the composite's three planes with ``SDL_UpdateYUVTexture``; the GPU (or
+SDL's software renderer) does the colour conversion and the scaling to the real screen. The same
+code runs on a desktop (X11, Wayland) and on a box without X through SDL's KMSDRM driver; tests use
+the ``offscreen`` video driver and the ``disk`` audio driver.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import threading
+from typing import Any
+
+import numpy as np
+
+from ..model import Screen
+
+__all__ = ["SdlWindow", "SdlAudio"]
+
+log = logging.getLogger(__name__)
+
+
+def _sdl() -> Any:
+    import sdl2  # PySDL2 (SDL2 itself from pysdl2-dll or the system)
+
+    return sdl2
+
+
+def _check(ok: bool, what: str) -> None:
+    if not ok:
+        sdl2 = _sdl()
+        raise RuntimeError(f"{what}: {sdl2.SDL_GetError().decode(errors='replace')}")
+
+
+class SdlWindow:
+    name = "window"
+
+    def __init__(self, fullscreen: bool = True, title: str = "Receiver") -> None:
+        self.fullscreen = fullscreen
+        self.title = title
+        self.frames = 0
+        self.driver = ""
+        self.renderer_name = ""
+        self._window: Any = None
+        self._renderer: Any = None
+        self._texture: Any = None
+        self._screen: Screen | None = None
+        self._capture = threading.Event()
+        self._captured = threading.Event()
+        self.last_capture: np.ndarray | None = None
+
+    def open(self, screen: Screen) -> None:
+        sdl2 = _sdl()
+        self._screen = screen
+        _check(sdl2.SDL_InitSubSystem(sdl2.SDL_INIT_VIDEO) == 0, "SDL video init")
+        self.driver = (sdl2.SDL_GetCurrentVideoDriver() or b"").decode()
+        flags = sdl2.SDL_WINDOW_SHOWN | (sdl2.SDL_WINDOW_FULLSCREEN_DESKTOP if self.fullscreen else 0)
+        self._window = sdl2.SDL_CreateWindow(self.title.encode(), sdl2.SDL_WINDOWPOS_UNDEFINED,
+                                             sdl2.SDL_WINDOWPOS_UNDEFINED, screen.width, screen.height, flags)
+        _check(bool(self._window), "SDL_CreateWindow")
+        sdl2.SDL_SetHint(sdl2.SDL_HINT_RENDER_SCALE_QUALITY, b"linear")
+        self._renderer = sdl2.SDL_CreateRenderer(self._window, -1, sdl2.SDL_RENDERER_ACCELERATED) or \
+            sdl2.SDL_CreateRenderer(self._window, -1, sdl2.SDL_RENDERER_SOFTWARE)
+        _check(bool(self._renderer), "SDL_CreateRenderer")
+        info = sdl2.SDL_RendererInfo()
+        if sdl2.SDL_GetRendererInfo(self._renderer, ctypes.byref(info)) == 0:
+            self.renderer_name = info.name.decode()
+        sdl2.SDL_RenderSetLogicalSize(self._renderer, screen.width, screen.height)  # letterbox on odd screens
+        self._texture = sdl2.SDL_CreateTexture(self._renderer, sdl2.SDL_PIXELFORMAT_IYUV,
+                                               sdl2.SDL_TEXTUREACCESS_STREAMING, screen.width, screen.height)
+        _check(bool(self._texture), "SDL_CreateTexture(IYUV)")
+        sdl2.SDL_ShowCursor(sdl2.SDL_DISABLE)
+        log.info("window open: driver %s, renderer %s", self.driver, self.renderer_name)
+
+    def present(self, canvas: np.ndarray) -> None:
+        sdl2 = _sdl()
+        assert self._screen is not None
+        w, h = self._screen.width, self._screen.height
+        canvas = np.ascontiguousarray(canvas)
+        u8 = ctypes.POINTER(ctypes.c_uint8)
+        base = canvas.ctypes.data
+        y_ptr = ctypes.cast(base, u8)
+        u_ptr = ctypes.cast(base + w * h, u8)
+        v_ptr = ctypes.cast(base + w * h + (w // 2) * (h // 2), u8)
+        sdl2.SDL_UpdateYUVTexture(self._texture, None, y_ptr, w, u_ptr, w // 2, v_ptr, w // 2)
+        sdl2.SDL_RenderClear(self._renderer)
+        sdl2.SDL_RenderCopy(self._renderer, self._texture, None, None)
+        if self._capture.is_set():
+            self.last_capture = self._read_pixels()
+            self._capture.clear()
+            self._captured.set()
+        sdl2.SDL_RenderPresent(self._renderer)
+        self.frames += 1
+        self._pump()
+
+    def capture(self, timeout: float = 5.0) -> np.ndarray | None:
+        """RGB pixels of the next presented frame, read back from the renderer (tests, diagnostics)."""
+        self._captured.clear()
+        self._capture.set()
+        return self.last_capture if self._captured.wait(timeout) else None
+
+    def _read_pixels(self) -> np.ndarray:
+        sdl2 = _sdl()
+        out_w, out_h = ctypes.c_int(), ctypes.c_int()
+        sdl2.SDL_GetRendererOutputSize(self._renderer, ctypes.byref(out_w), ctypes.byref(out_h))
+        buf = np.empty((out_h.value, out_w.value, 3), np.uint8)
+        rect = sdl2.SDL_Rect(0, 0, out_w.value, out_h.value)
+        # the logical size applies to the read rect too: read the full output, unscaled
+        sdl2.SDL_RenderSetLogicalSize(self._renderer, 0, 0)
+        sdl2.SDL_RenderReadPixels(self._renderer, ctypes.byref(rect), sdl2.SDL_PIXELFORMAT_RGB24,
+                                  buf.ctypes.data_as(ctypes.c_void_p), out_w.value * 3)
+        assert self._screen is not None
+        sdl2.SDL_RenderSetLogicalSize(self._renderer, self._screen.width, self._screen.height)
+        return buf
+
+    def _pump(self) -> None:
+        sdl2 = _sdl()
+        event = sdl2.SDL_Event()
+        while sdl2.SDL_PollEvent(ctypes.byref(event)):
+            pass  # a box has no one to close the window; events are drained so the window stays responsive
+
+    def close(self) -> None:
+        sdl2 = _sdl()
+        if self._texture:
+            sdl2.SDL_DestroyTexture(self._texture)
+        if self._renderer:
+            sdl2.SDL_DestroyRenderer(self._renderer)
+        if self._window:
+            sdl2.SDL_DestroyWindow(self._window)
+        self._texture = self._renderer = self._window = None
+        sdl2.SDL_QuitSubSystem(sdl2.SDL_INIT_VIDEO)
+
+    def status(self) -> dict[str, Any]:
+        return {"backend": self.name, "driver": self.driver, "renderer": self.renderer_name, "frames": self.frames}
+
+
+class SdlAudio:
+    """Queue-based SDL audio; at most ``max_latency`` seconds are queued, older audio is dropped."""
+
+    name = "sdl"
+
+    def __init__(self, max_latency: float = 0.25) -> None:
+        self.max_latency = max_latency
+        self.driver = ""
+        self.overruns = 0
+        self.bytes_written = 0
+        self._device = 0
+        self._max_bytes = 0
+        self._lock = threading.Lock()
+
+    def open(self, sample_rate: int, channels: int) -> None:
+        sdl2 = _sdl()
+        _check(sdl2.SDL_InitSubSystem(sdl2.SDL_INIT_AUDIO) == 0, "SDL audio init")
+        self.driver = (sdl2.SDL_GetCurrentAudioDriver() or b"").decode()
+        wanted = sdl2.SDL_AudioSpec(sample_rate, sdl2.AUDIO_S16SYS, channels, 1024)
+        obtained = sdl2.SDL_AudioSpec(0, 0, 0, 0)
+        self._device = sdl2.SDL_OpenAudioDevice(None, 0, ctypes.byref(wanted), ctypes.byref(obtained), 0)
+        _check(self._device != 0, "SDL_OpenAudioDevice")
+        self._max_bytes = int(sample_rate * channels * 2 * self.max_latency)
+        sdl2.SDL_PauseAudioDevice(self._device, 0)
+
+    def write(self, pcm: bytes) -> None:
+        sdl2 = _sdl()
+        with self._lock:
+            if not self._device:
+                return
+            if sdl2.SDL_GetQueuedAudioSize(self._device) > self._max_bytes:
+                sdl2.SDL_ClearQueuedAudio(self._device)  # latency must not grow: drop what is late
+                self.overruns += 1
+            sdl2.SDL_QueueAudio(self._device, pcm, len(pcm))
+            self.bytes_written += len(pcm)
+
+    def close(self) -> None:
+        sdl2 = _sdl()
+        with self._lock:
+            if self._device:
+                sdl2.SDL_CloseAudioDevice(self._device)
+                self._device = 0
+        sdl2.SDL_QuitSubSystem(sdl2.SDL_INIT_AUDIO)
+
+    def status(self) -> dict[str, Any]:
+        return {"backend": self.name, "driver": self.driver, "bytes": self.bytes_written, "overruns": self.overruns}

@@ -1,0 +1,298 @@
+"""``DisplayService``: the display thread, layouts, surfaces, the idle screen and the audio output.
+
+The asyncio side decides (layout hook, overlays hook, labels) and hands plain data to the display
+thread; the display thread composes and presents, woken by surfaces when a frame is ready, at most
+``[display] fps`` times a second. Backends are opened, fed and closed in that thread only (SDL
+needs this).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..media.audio import AudioOutput
+from ..model import IdleState, Layout, Overlay, Screen
+from ..plugins import HookFailed
+from .backend import AudioBackendRegistry, DisplayBackendRegistry, HeadlessDisplay
+from .compositor import I420, Compositor, Surface
+from .idle import Fonts, render_idle, render_label, render_strip
+
+if TYPE_CHECKING:
+    from ..app import Receiver
+    from ..session.manager import Session
+
+__all__ = ["DisplayService", "valid_layout"]
+
+log = logging.getLogger(__name__)
+
+
+def valid_layout(layout: Any, screen: Screen, visible_ids: set[str]) -> bool:
+    if not isinstance(layout, Layout):
+        return False
+    for tile in layout.tiles:
+        r = tile.rect
+        if tile.session_id not in visible_ids or r.width < 16 or r.height < 16 or r.x < 0 or r.y < 0:
+            return False
+        if r.x + r.width > screen.width or r.y + r.height > screen.height or r.x % 2 or r.y % 2:
+            return False
+    return layout.audio_focus is None or layout.audio_focus in visible_ids
+
+
+class DisplayService:
+    def __init__(self, receiver: Receiver) -> None:
+        from ..builtin.layouts import compute_layout
+
+        self._receiver = receiver
+        self._fallback_layout = compute_layout
+        cfg = receiver.config.display
+        self.screen = Screen(cfg.width, cfg.height, cfg.fps)
+        displays = DisplayBackendRegistry()
+        audios = AudioBackendRegistry()
+        receiver.plugins.call_each("receiver_register_display_backends", registry=displays)
+        receiver.plugins.call_each("receiver_register_audio_backends", registry=audios)
+        self.backend_spec = displays.resolve(cfg.backend)
+        self.backend: Any = self.backend_spec.factory(receiver)
+        audio_cfg = receiver.config.audio
+        self.audio = AudioOutput(audios.resolve(audio_cfg.backend).factory(receiver), audio_cfg.sample_rate,
+                                 audio_cfg.channels)
+        self.fonts = Fonts()
+        self.surfaces: dict[str, Surface] = {}
+        self.layout = Layout()
+        self.overlays: list[Overlay] = []
+        self.open_error: str | None = None
+        self._labels: dict[str, I420 | None] = {}
+        self._idle: np.ndarray | None = None
+        self._idle_generation = 0
+        self._strip: tuple[I420, int, int] | None = None
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self._opened = threading.Event()
+        self._presented: collections.deque[float] = collections.deque(maxlen=240)
+        self._render_pending = False
+        self._render_task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # ------------------------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.audio.open()
+        self._thread = threading.Thread(target=self._run, name="display", daemon=True)
+        self._thread.start()
+        await self._loop.run_in_executor(None, self._opened.wait, 15.0)
+        if self.open_error is not None:
+            log.error("display backend %s failed to open (%s); falling back to headless", self.backend.name,
+                      self.open_error)
+            await self._loop.run_in_executor(None, self._thread.join, 5.0)
+            self.backend = HeadlessDisplay(self._receiver)
+            self._opened.clear()
+            self._thread = threading.Thread(target=self._run, name="display", daemon=True)
+            self._thread.start()
+            await self._loop.run_in_executor(None, self._opened.wait, 15.0)
+        self._receiver.sessions.changed.connect(self._sessions_changed)
+        await self.render_idle()
+        self.relayout()
+
+    async def stop(self) -> None:
+        self._stop = True
+        self._wake.set()
+        if self._render_task is not None:
+            await asyncio.gather(self._render_task, return_exceptions=True)
+        if self._thread is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._thread.join, 5.0)
+        self.audio.close()
+
+    # ------------------------------------------------------------------------------------ sessions
+
+    def surface_for(self, session: Session) -> Surface:
+        surface = self.surfaces.get(session.id)
+        if surface is None:
+            surface = Surface(session.id, self._wake.set)
+            self.surfaces[session.id] = surface
+            self.relayout()
+        return surface
+
+    def forget(self, session: Session) -> None:
+        self.surfaces.pop(session.id, None)
+        self._labels.pop(session.id, None)
+        self.relayout()
+
+    def _sessions_changed(self, what: str) -> None:
+        self.relayout()
+        if what in ("pin", "meeting", "started", "ended", "approval", "discarded"):
+            self.invalidate()
+
+    def relayout(self) -> None:
+        """Ask the layout policy where visible sessions go; hand the answer to the display thread."""
+        sessions = self._receiver.sessions.visible() if self._receiver.sessions else []
+        visible = {s.id for s in sessions}
+        layout = None
+        try:
+            answer = self._receiver.plugins.call_first("receiver_layout", receiver=self._receiver, screen=self.screen,
+                                                       sessions=sessions)
+            if answer is not None and valid_layout(answer[1], self.screen, visible):
+                layout = answer[1]
+            elif answer is not None:
+                log.error("plugin %s returned an invalid layout; using full screen", answer[0])
+        except HookFailed as exc:
+            log.error("layout hook failed, using full screen: %s", exc)
+        if layout is None:
+            layout = self._fallback_layout("fullscreen", self.screen, sessions)
+        tiles = {t.session_id: t.rect for t in layout.tiles}
+        for session_id, surface in self.surfaces.items():
+            surface.tile = tiles.get(session_id)
+        if self._receiver.config.display.labels:
+            names = {s.id: s for s in sessions}
+            for session_id, rect in tiles.items():
+                if session_id not in self._labels:
+                    self._labels[session_id] = render_label(self._label_text(names[session_id]), self.fonts,
+                                                            self.screen, rect.width - 32)
+        self.audio.set_focus(layout.audio_focus)
+        with self._lock:
+            self.layout = layout
+        self._wake.set()
+
+    def _label_text(self, session: Session) -> str:
+        record = self._receiver.plugins.records.get(session.protocol)
+        protocol = record.manifest.display_name if record and record.manifest else session.protocol
+        return f"{session.name} · {protocol}"
+
+    # ------------------------------------------------------------------------------------ idle screen
+
+    def invalidate(self) -> None:
+        """Redraw the idle screen and strip soon (coalesced): PIN, meeting ID, network or plugins changed."""
+        if self._loop is None or self._render_pending or self._stop:
+            return
+        self._render_pending = True
+
+        def go() -> None:
+            self._render_task = self._loop.create_task(self.render_idle())  # type: ignore[union-attr]
+        self._loop.call_later(0.05, go)
+
+    def idle_state(self) -> IdleState:
+        sessions = self._receiver.sessions
+        return IdleState(
+            name=self._receiver.name,
+            pin=sessions.pin.current() if sessions else None,
+            meeting_id=sessions.meeting.current if sessions else "",
+            idle=not (sessions and sessions.visible()),
+            addresses=tuple(self._receiver.advertised_addresses()),
+        )
+
+    def collect_overlays(self) -> list[Overlay]:
+        items: list[Overlay] = []
+        plugins = self._receiver.plugins
+        for plugin, overlays in plugins.call_each("receiver_overlays", receiver=self._receiver, screen=self.screen,
+                                                  state=self.idle_state()):
+            if not isinstance(overlays, (list, tuple)) or not all(isinstance(o, Overlay) for o in overlays):
+                plugins.mark_failed(plugin, "must return a list of Overlay", hook="receiver_overlays")
+                continue
+            items.extend(overlays)
+        return items
+
+    async def render_idle(self) -> None:
+        self._render_pending = False
+        overlays = self.collect_overlays()
+        self.overlays = overlays
+        snapshot_dir = self._receiver.config.display.snapshot_dir
+        loop = asyncio.get_running_loop()
+
+        def draw() -> tuple[np.ndarray, I420 | None]:
+            image = render_idle(self.screen, overlays, self.fonts)
+            if snapshot_dir:
+                Path(snapshot_dir).mkdir(parents=True, exist_ok=True)
+                image.save(Path(snapshot_dir) / "idle.png")
+            return I420.from_image(image).to_canvas(), render_strip(overlays, self.fonts, self.screen)
+
+        canvas, strip = await loop.run_in_executor(None, draw)
+        with self._lock:
+            self._idle = canvas
+            self._idle_generation += 1
+            self._strip = (strip, self.screen.width - strip.width - 16, 16) if strip is not None else None
+        self._wake.set()
+
+    # ------------------------------------------------------------------------------------ display thread
+
+    def _run(self) -> None:
+        try:
+            self.backend.open(self.screen)
+        except Exception as exc:
+            self.open_error = f"{type(exc).__name__}: {exc}"
+            self._opened.set()
+            return
+        self._opened.set()
+        compositor = Compositor(self.screen)
+        frame_interval = 1.0 / self.screen.fps
+        last_present = 0.0
+        shown_idle = -1
+        shown_layout: Layout | None = None
+        shown_strip: Any = None
+        try:
+            while not self._stop:
+                woke = self._wake.wait(timeout=1.0)
+                self._wake.clear()
+                if self._stop:
+                    break
+                wait = frame_interval - (time.monotonic() - last_present)
+                if wait > 0:
+                    time.sleep(wait)  # collect what else arrives within this frame interval
+                    self._wake.clear()
+                with self._lock:
+                    layout, idle, idle_generation, strip = self.layout, self._idle, self._idle_generation, self._strip
+                if layout.tiles:
+                    compositor.set_layout(layout)
+                    shown = compositor.compose(dict(self.surfaces), self._labels, strip)
+                    if shown or layout != shown_layout or strip is not shown_strip or not woke:
+                        self._present(compositor.canvas)
+                        last_present = time.monotonic()
+                        for session_id, arrival in shown:
+                            surface = self.surfaces.get(session_id)
+                            if surface is not None:
+                                surface.stats.record_shown(arrival, last_present)
+                    shown_layout, shown_strip, shown_idle = layout, strip, -1
+                elif idle is not None and (idle_generation != shown_idle or not woke or shown_layout is not None):
+                    compositor.set_layout(Layout())
+                    self._present(idle)
+                    last_present = time.monotonic()
+                    shown_idle, shown_layout = idle_generation, None
+        except Exception:
+            log.exception("display thread failed")
+        finally:
+            try:
+                self.backend.close()
+            except Exception:
+                log.exception("display backend failed to close")
+
+    def _present(self, canvas: np.ndarray) -> None:
+        self.backend.present(canvas)
+        self._presented.append(time.monotonic())
+
+    # ------------------------------------------------------------------------------------ status
+
+    def composite_fps(self) -> float:
+        now = time.monotonic()
+        return round(sum(1 for t in list(self._presented) if now - t <= 2.0) / 2.0, 1)
+
+    def status(self) -> dict[str, Any]:
+        layout = self.layout
+        return {
+            "backend": self.backend.status(),
+            "screen": {"width": self.screen.width, "height": self.screen.height, "fps": self.screen.fps},
+            "composite_fps": self.composite_fps(),
+            "layout": {"name": layout.name, "audio_focus": layout.audio_focus,
+                       "tiles": [{"session": t.session_id, "x": t.rect.x, "y": t.rect.y, "width": t.rect.width,
+                                  "height": t.rect.height} for t in layout.tiles]},
+            "audio": self.audio.status(),
+            "open_error": self.open_error,
+        }
+

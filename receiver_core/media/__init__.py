@@ -1,0 +1,1 @@
+"""Media: caps and sources, the decoder registry, per-session pipelines, audio output."""

@@ -1,0 +1,120 @@
+"""``MediaEngine``: links a session's sources to decoders and to the display and audio output.
+
+Plugins call ``await receiver.media.attach(session, source)``. Caps are checked right there
+(``UnsupportedMedia`` before any data flows). Video is decoded only while the session is visible;
+audio only while the session has the audio focus. When a session becomes visible again its
+video links resync on the next keyframe.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from ..errors import MediaError
+from ..plugins import HookFailed
+from .caps import AUDIO, VIDEO, MediaCaps, MediaSource
+from .decoders import DecoderOptions, DecoderRegistry, DecoderSpec
+from .pipeline import Link
+from .stats import StreamStats
+
+if TYPE_CHECKING:
+    from ..app import Receiver
+    from ..session.manager import Session
+
+__all__ = ["MediaEngine", "SessionMedia"]
+
+log = logging.getLogger(__name__)
+
+VIDEO_QUEUE = 8    # ~0.27 s at 30 fps before the queue is flushed
+AUDIO_QUEUE = 50   # ~1 s of 20 ms packets
+
+
+class SessionMedia:
+    """The links of one session (at most one video and one audio)."""
+
+    def __init__(self, engine: "MediaEngine", session: "Session") -> None:
+        self._engine = engine
+        self.session = session
+        self.links: list[Link] = []
+
+    def status(self) -> dict[str, Any]:
+        return {link.caps.kind: link.stats.status() for link in self.links}
+
+    def link(self, kind: str) -> Link | None:
+        return next((link for link in self.links if link.caps.kind == kind), None)
+
+    async def close(self) -> None:
+        for link in self.links:
+            await link.stop()
+        self.links.clear()
+        self._engine.detached(self.session)
+
+
+class MediaEngine:
+    def __init__(self, receiver: Receiver) -> None:
+        self._receiver = receiver
+        self.registry = DecoderRegistry(receiver.config.decoders.rank)
+        receiver.plugins.call_each("receiver_register_decoders", registry=self.registry)
+        self.registry.check_overrides()
+        self.options = DecoderOptions(threads=receiver.config.decoders.threads)
+        self._visible: dict[str, bool] = {}
+
+    def start(self) -> None:
+        self._receiver.sessions.changed.connect(self._sessions_changed)
+
+    async def stop(self) -> None:
+        for session in list(self._receiver.sessions.all()):
+            if session.media is not None:
+                await session.media.close()
+
+    def select(self, caps: MediaCaps) -> DecoderSpec:
+        """Ranked choice, with ``receiver_select_decoder`` as a rarely used override."""
+        def override(caps: MediaCaps, candidates: list[DecoderSpec]) -> DecoderSpec | None:
+            try:
+                answer = self._receiver.plugins.call_first("receiver_select_decoder", caps=caps,
+                                                           candidates=candidates)
+            except HookFailed as exc:
+                log.error("decoder selection hook failed, using the ranked choice: %s", exc)
+                return None
+            return answer[1] if answer else None
+        return self.registry.select(caps, override)
+
+    async def attach(self, session: "Session", source: MediaSource) -> Link:
+        """Link a source of ``session``; raises ``UnsupportedMedia`` at once if nothing can decode it."""
+        if session.media is None:
+            session.media = SessionMedia(self, session)
+        kind = source.caps.kind
+        if session.media.link(kind) is not None:
+            raise MediaError(f"session {session.id} already has a {kind} stream")
+        if kind == VIDEO:
+            sink: Any = self._receiver.display.surface_for(session)
+            gate = lambda: session.visible  # noqa: E731
+            queue_size = VIDEO_QUEUE
+        else:
+            sink = self._receiver.display.audio.sink_for(session)
+            gate = lambda: session.visible and self._receiver.display.audio.focus == session.id  # noqa: E731
+            queue_size = AUDIO_QUEUE
+        stats = sink.stats if hasattr(sink, "stats") else StreamStats(kind)
+        link = Link(name=f"{session.id}/{kind}", source=source, select=self.select, sink=sink, stats=stats,
+                    options=self.options, gate=gate, queue_size=queue_size)
+        session.media.links.append(link)
+        self._visible[session.id] = session.visible
+        link.start()
+        log.info("session %s: %s decoded by %s", session.id, source.caps.describe(), link.spec.name)
+        return link
+
+    def detached(self, session: "Session") -> None:
+        self._visible.pop(session.id, None)
+        self._receiver.display.forget(session)
+
+    def _sessions_changed(self, _what: str) -> None:
+        for session in self._receiver.sessions.all():
+            if session.media is None:
+                continue
+            was = self._visible.get(session.id, False)
+            self._visible[session.id] = session.visible
+            if session.visible and not was:
+                video = session.media.link(VIDEO)
+                if video is not None:
+                    video.resync()

@@ -1,0 +1,386 @@
+"""One ``SessionManager`` for every protocol: request -> authorize -> admit -> run -> end.
+
+Mechanism only: who may present and who is on screen are decided by the authorize and admit
+hooks (built-ins ``pin_auth`` and ``admission``), with fail-closed and built-in fallbacks here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import attrs
+
+from ..aio import Signal
+from ..errors import SessionRejected
+from ..model import Admission, AdmissionVerdict, AuthDecision, AuthVerdict, SessionRequest
+from ..plugins import HookFailed
+from .blocklist import BlockList
+from .meeting import MeetingIds
+from .pin import PinGate
+from .state import Event, SessionState, next_state
+
+if TYPE_CHECKING:
+    from ..app import Receiver
+
+__all__ = ["SessionHandler", "Session", "SessionManager", "default_admission"]
+
+log = logging.getLogger(__name__)
+
+
+class SessionHandler(Protocol):
+    """What a protocol plugin gives the core so the core can end its session (kick, preempt, shutdown)."""
+
+    def stop(self, reason: str) -> Awaitable[None] | None:
+        """Tear the protocol side down (send a teardown, close the connection). May await."""
+
+
+@attrs.define(eq=False)
+class Session:
+    """A sender's presentation, from request to end. Owned by the manager; plugins read it."""
+
+    id: str
+    request: SessionRequest
+    state: SessionState = SessionState.REQUESTED
+    handler: SessionHandler | None = None
+    created: float = attrs.field(factory=time.monotonic)
+    started: float | None = None
+    ended: float | None = None
+    end_reason: str | None = None
+    volume: float = 1.0
+    media: Any = None  # media.engine.SessionMedia, attached by the core
+    _approval: asyncio.Future[bool] | None = attrs.field(default=None, repr=False)
+    _state_changed: asyncio.Event = attrs.field(factory=asyncio.Event, repr=False)
+
+    @property
+    def protocol(self) -> str:
+        return self.request.protocol
+
+    @property
+    def peer(self) -> str:
+        return self.request.peer_address
+
+    @property
+    def name(self) -> str:
+        return self.request.display_name or self.request.peer_address
+
+    @property
+    def visible(self) -> bool:
+        return self.state is SessionState.ACTIVE
+
+    def set_volume(self, volume: float) -> None:
+        """Per-session volume 0.0..1.0 (AirPlay sets it from the sender)."""
+        self.volume = min(1.0, max(0.0, float(volume)))
+
+    async def wait_state(self, *states: SessionState, timeout: float | None = None) -> SessionState:
+        """Wait until the session is in one of ``states`` (or ended)."""
+        async def waiter() -> SessionState:
+            while self.state not in states and self.state is not SessionState.ENDED:
+                self._state_changed.clear()
+                await self._state_changed.wait()
+            return self.state
+        return await asyncio.wait_for(waiter(), timeout)
+
+    def status(self) -> dict[str, Any]:
+        now = time.monotonic()
+        out: dict[str, Any] = {
+            "id": self.id,
+            "protocol": self.protocol,
+            "peer": self.peer,
+            "name": self.name,
+            "client_id": self.request.client_id,
+            "state": self.state.value,
+            "age_s": round(now - self.created, 1),
+            "on_screen_s": round(now - self.started, 1) if self.started else None,
+            "volume": self.volume,
+        }
+        if self.media is not None:
+            out["media"] = self.media.status()
+        return out
+
+
+def default_admission(max_presenters: int, policy: str, session: Session, active: list[Session]) -> Admission:
+    """Built-in policy: start while there is room; when full, newest wins or the newcomer queues."""
+    if len(active) < max_presenters:
+        return Admission.start()
+    if policy == "queue":
+        return Admission.queue()
+    overflow = len(active) - max_presenters + 1
+    return Admission.preempt(*(s.id for s in active[:overflow]))
+
+
+class SessionManager:
+    """Sessions of every protocol, the box PIN, the meeting ID and the block list."""
+
+    def __init__(self, receiver: Receiver, *, state_dir: Path | None, clock: Callable[[], float] = time.monotonic) -> None:
+        self._receiver = receiver
+        cfg = receiver.config.session
+        self.config = cfg
+        self.changed = Signal("sessions.changed")
+        self.pin = PinGate(
+            cfg.pin_mode,
+            fixed=cfg.pin,
+            length=cfg.pin_length,
+            max_failures=cfg.pin_max_failures,
+            lockout=float(cfg.pin_lockout_seconds),
+            clock=clock,
+            on_change=lambda: self.changed.emit("pin"),
+        )
+        self.meeting = MeetingIds(self._issue_meeting_id, on_change=lambda: self.changed.emit("meeting"))
+        self.blocklist = BlockList(state_dir / "blocklist.json" if state_dir else None)
+        self._sessions: dict[str, Session] = {}
+        self.counters = {"requested": 0, "rejected": 0, "started": 0, "ended": 0}
+
+    # ------------------------------------------------------------------------------------ queries
+
+    def get(self, session_id: str) -> Session | None:
+        return self._sessions.get(session_id)
+
+    def all(self) -> list[Session]:
+        return sorted(self._sessions.values(), key=lambda s: s.created)
+
+    def on_screen(self) -> list[Session]:
+        """Active and paused sessions, oldest start first."""
+        return sorted((s for s in self._sessions.values() if s.state.on_screen), key=lambda s: s.started or 0)
+
+    def visible(self) -> list[Session]:
+        return [s for s in self.on_screen() if s.visible]
+
+    def queued(self) -> list[Session]:
+        return [s for s in self.all() if s.state is SessionState.QUEUED]
+
+    @property
+    def idle(self) -> bool:
+        return not self._sessions
+
+    # ------------------------------------------------------------------------------------ request
+
+    async def request(self, request: SessionRequest, handler: SessionHandler | None = None) -> Session:
+        """Run the admission flow; returns the session once it is active or queued.
+
+        Raises ``SessionRejected`` (blocked, denied, not approved in time, admission refused),
+        ``PinRequired`` (prompt and ask again) or ``AuthFailed`` (wrong PIN, locked out).
+        """
+        self.counters["requested"] += 1
+        block = self.blocklist.blocked(request.identity, f"addr:{request.peer_address}")
+        if block is not None:
+            self.counters["rejected"] += 1
+            raise SessionRejected("this sender is blocked on this screen")
+        session = Session(id="s-" + secrets.token_hex(4), request=request, handler=handler)
+        self._sessions[session.id] = session
+        try:
+            decision = self._authorize(request)
+            if decision.verdict is AuthVerdict.DENY:
+                raise SessionRejected(decision.reason or "not allowed")
+            if decision.pin and not request.pin_verified:
+                self.pin.verify(request.identity, request.pin)
+            if decision.approval:
+                self._move(session, Event.NEED_APPROVAL)
+                await self._wait_for_approval(session)
+                self._move(session, Event.APPROVE)
+            else:
+                self._move(session, Event.ALLOW)
+            await self._admit(session)
+        except BaseException as exc:
+            self.counters["rejected"] += 1
+            self._discard(session, f"refused: {exc}" if isinstance(exc, Exception) else "cancelled")
+            raise
+        return session
+
+    def _authorize(self, request: SessionRequest) -> AuthDecision:
+        try:
+            answer = self._receiver.plugins.call_first("receiver_session_authorize", receiver=self._receiver,
+                                                       request=request)
+        except HookFailed as exc:
+            log.error("authorization failed closed: %s", exc)
+            return AuthDecision.deny("the receiver could not check this request")
+        if answer is None:
+            log.error("no plugin answered receiver_session_authorize: denying")
+            return AuthDecision.deny("the receiver has no authorization policy")
+        plugin, decision = answer
+        if not isinstance(decision, AuthDecision):
+            log.error("plugin %s answered authorize with %r: denying", plugin, decision)
+            return AuthDecision.deny("the receiver could not check this request")
+        return decision
+
+    async def _wait_for_approval(self, session: Session) -> None:
+        session._approval = asyncio.get_running_loop().create_future()
+        self.changed.emit("approval")
+        try:
+            approved = await asyncio.wait_for(session._approval, self.config.approval_timeout_seconds)
+        except asyncio.TimeoutError:
+            raise SessionRejected("no moderator approved the request in time") from None
+        if not approved:
+            raise SessionRejected("a moderator declined the request")
+
+    async def _admit(self, session: Session) -> None:
+        active = self.on_screen()
+        admission: Admission | None = None
+        try:
+            answer = self._receiver.plugins.call_first("receiver_session_admit", receiver=self._receiver,
+                                                       session=session, active=active)
+            if answer is not None and isinstance(answer[1], Admission):
+                admission = answer[1]
+        except HookFailed as exc:
+            log.error("admission hook failed, using the built-in policy: %s", exc)
+        if admission is None:
+            admission = default_admission(self.config.max_presenters, self.config.admission, session, active)
+        if admission.verdict is AdmissionVerdict.REJECT:
+            raise SessionRejected(admission.reason or "the screen is full")
+        if admission.verdict is AdmissionVerdict.QUEUE:
+            self._move(session, Event.QUEUE)
+            self.changed.emit("queued")
+            return
+        for victim_id in admission.victims:
+            victim = self._sessions.get(victim_id)
+            if victim is not None and victim is not session:
+                await self.end(victim, "preempted")
+        await self._start(session)
+
+    async def _start(self, session: Session) -> None:
+        self._move(session, Event.START if session.state is SessionState.ADMITTING else Event.PROMOTE)
+        session.started = time.monotonic()
+        self.counters["started"] += 1
+        log.info("session %s (%s from %s) on screen", session.id, session.protocol, session.peer)
+        self.changed.emit("started")
+        await self._receiver.plugins.acall_each("receiver_session_started", receiver=self._receiver, session=session)
+
+    # ------------------------------------------------------------------------------------ end
+
+    async def end(self, session: Session, reason: str = "normal", *, notify: bool = True) -> None:
+        """End a session. ``notify=False`` when the protocol itself is ending it (no ``handler.stop``)."""
+        if session.state is SessionState.ENDED or session.id not in self._sessions:
+            return
+        was_on_screen = session.state.on_screen or session.state is SessionState.QUEUED
+        self._move(session, Event.END)
+        session.end_reason = reason
+        session.ended = time.monotonic()
+        del self._sessions[session.id]
+        self.counters["ended"] += 1
+        log.info("session %s ended: %s", session.id, reason)
+        if notify and session.handler is not None:
+            try:
+                result = session.handler.stop(reason)
+                if result is not None:
+                    await asyncio.wait_for(result, 5.0)
+            except Exception:
+                log.exception("protocol handler of session %s failed to stop", session.id)
+        if session.media is not None:
+            await session.media.close()
+        if was_on_screen:
+            await self._receiver.plugins.acall_each("receiver_session_ended", receiver=self._receiver,
+                                                    session=session, reason=reason)
+        await self._after_end()
+
+    def _discard(self, session: Session, reason: str) -> None:
+        if session.state is not SessionState.ENDED:
+            session.state = SessionState.ENDED
+            session.end_reason = reason
+            session._state_changed.set()
+        self._sessions.pop(session.id, None)
+        self.changed.emit("discarded")
+
+    async def _after_end(self) -> None:
+        if self.config.pin_rotate_after_session:
+            self.pin.rotate()
+        room = self.config.max_presenters - len(self.on_screen())
+        for waiting in self.queued()[:max(0, room)]:
+            await self._start(waiting)
+        if self.idle:
+            self.meeting.regenerate()
+        self.changed.emit("ended")
+
+    async def end_all(self, reason: str) -> None:
+        for session in list(self._sessions.values()):
+            if session._approval is not None and not session._approval.done():
+                session._approval.set_result(False)
+            await self.end(session, reason)
+
+    # ------------------------------------------------------------------------------------ moderation
+
+    def _find(self, session_id: str) -> Session:
+        session = self._sessions.get(session_id)
+        if session is None:
+            raise KeyError(session_id)
+        return session
+
+    def _observe(self, session: Session, action: str, actor: str) -> None:
+        log.info("moderation: %s %s by %s", action, session.id, actor)
+        self._receiver.plugins.call_each("receiver_moderation_action", receiver=self._receiver, session=session,
+                                         action=action, actor=actor)
+
+    def approve(self, session_id: str, actor: str) -> Session:
+        session = self._find(session_id)
+        if session.state is not SessionState.AWAITING_APPROVAL or session._approval is None:
+            raise ValueError(f"session {session_id} is not waiting for approval")
+        if not session._approval.done():
+            session._approval.set_result(True)
+        self._observe(session, "approve", actor)
+        return session
+
+    def deny(self, session_id: str, actor: str) -> Session:
+        session = self._find(session_id)
+        if session.state is not SessionState.AWAITING_APPROVAL or session._approval is None:
+            raise ValueError(f"session {session_id} is not waiting for approval")
+        if not session._approval.done():
+            session._approval.set_result(False)
+        self._observe(session, "deny", actor)
+        return session
+
+    async def kick(self, session_id: str, actor: str) -> Session:
+        """Remove for now: the sender may come back."""
+        session = self._find(session_id)
+        self._observe(session, "kick", actor)
+        await self.end(session, "kicked")
+        return session
+
+    async def block(self, session_id: str, actor: str, duration: float | None) -> Session:
+        """Remove and refuse this sender for ``duration`` seconds, or for good (``None``)."""
+        session = self._find(session_id)
+        self.blocklist.add(session.request.identity, session.name, duration)
+        self._observe(session, "block", actor)
+        if session._approval is not None and not session._approval.done():
+            session._approval.set_result(False)
+        await self.end(session, "blocked")
+        return session
+
+    def pause(self, session_id: str, actor: str) -> Session:
+        session = self._find(session_id)
+        self._move(session, Event.PAUSE)
+        self._observe(session, "pause", actor)
+        self.changed.emit("paused")
+        return session
+
+    def resume(self, session_id: str, actor: str) -> Session:
+        session = self._find(session_id)
+        self._move(session, Event.RESUME)
+        self._observe(session, "resume", actor)
+        self.changed.emit("resumed")
+        return session
+
+    # ------------------------------------------------------------------------------------ helpers
+
+    def _move(self, session: Session, event: Event) -> None:
+        session.state = next_state(session.state, event)
+        session._state_changed.set()
+
+    def _issue_meeting_id(self, previous: str | None) -> str | None:
+        try:
+            answer = self._receiver.plugins.call_first("receiver_meeting_id", receiver=self._receiver,
+                                                       previous=previous)
+        except HookFailed as exc:
+            log.error("meeting ID hook failed, drawing a random ID: %s", exc)
+            return None
+        return answer[1] if answer else None
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "sessions": [s.status() for s in self.all()],
+            "counters": dict(self.counters),
+            "blocked": [{"identity": b.identity, "label": b.label, "until": b.until} for b in self.blocklist.all()],
+        }
