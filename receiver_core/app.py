@@ -102,6 +102,8 @@ class Receiver:
         self.media: Any = None    # media.engine.MediaEngine, created in start()
         self.display: Any = None  # display.service.DisplayService, created in start()
         self.admin: Any = None    # admin.api.AdminServer
+        #: Per-plugin state that lives as long as this receiver (key it by your plugin name).
+        self.plugin_state: dict[str, Any] = {}
         self._unload: dict[str, list[Callable[[], Any]]] = {}
         self._retiring: set[str] = set()
         self._stopping = False

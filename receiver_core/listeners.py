@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .model import ListenerSpec
+from .plugins import current_plugin
 
 if TYPE_CHECKING:
     from .app import Receiver
@@ -64,10 +65,13 @@ class ListenerManager:
                 if clash is not None:
                     return (f"{spec.transport} port {spec.port} ({spec.name}) is already taken by "
                             f"{clash.plugin} ({clash.spec.name})")
+            token = current_plugin.set(plugin)  # the protocol's callbacks run in the plugin's context
             try:
                 bound = await self._bind(plugin, spec)
             except OSError as exc:
                 return f"cannot bind {spec.transport} port {spec.port} ({spec.name}): {exc.strerror or exc}"
+            finally:
+                current_plugin.reset(token)
             self._bound.append(bound)
             log.info("%s listens on %s port %d (%s)", plugin, spec.transport, bound.port, spec.name)
         return None

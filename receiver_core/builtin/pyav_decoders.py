@@ -21,8 +21,8 @@ def _ffmpeg(codec_name: str | None = None) -> Callable[[MediaCaps, DecoderOption
     return factory
 
 
-def _aac_lc(caps: MediaCaps) -> bool:
-    return caps.get("profile", "lc") == "lc"
+def _aac(caps: MediaCaps) -> bool:
+    return caps.get("profile", "lc") not in ("eld", "ld")  # LC and HE; the low-delay family needs ELD below
 
 
 def _aac_eld(caps: MediaCaps) -> bool:
@@ -41,7 +41,7 @@ SPECS = (
     DecoderSpec("pyav-h264", VIDEO, ("h264",), RANK_PRIMARY, _ffmpeg("h264"), description="FFmpeg h264"),
     DecoderSpec("pyav-h265", VIDEO, ("h265",), RANK_PRIMARY, _ffmpeg("hevc"), description="FFmpeg hevc"),
     DecoderSpec("pyav-vp8", VIDEO, ("vp8",), RANK_PRIMARY, _ffmpeg("vp8"), description="FFmpeg vp8"),
-    DecoderSpec("pyav-aac-lc", AUDIO, ("aac",), RANK_PRIMARY, _ffmpeg("aac"), _aac_lc, "FFmpeg aac (LC, ADTS or raw)"),
+    DecoderSpec("pyav-aac", AUDIO, ("aac",), RANK_PRIMARY, _ffmpeg("aac"), _aac, "FFmpeg aac (LC and HE, ADTS or raw)"),
     DecoderSpec("pyav-aac-eld", AUDIO, ("aac",), RANK_PRIMARY, _ffmpeg("aac"), _aac_eld, "FFmpeg aac (ER AAC-ELD)"),
     DecoderSpec("pyav-alac", AUDIO, ("alac",), RANK_PRIMARY, _ffmpeg("alac"), _has_cookie, "FFmpeg alac"),
     DecoderSpec("pyav-pcm", AUDIO, ("pcm_s16be", "pcm_s16le"), RANK_PRIMARY, _ffmpeg(), _pcm,

@@ -232,7 +232,9 @@ class DisplayService:
             return
         self._opened.set()
         compositor = Compositor(self.screen)
-        frame_interval = 1.0 / self.screen.fps
+        # compose as soon as a frame is ready, but not more often than ~fps: a lone 30 fps source
+        # is shown at once, several sources are gathered into one composite
+        min_gap = 0.8 / self.screen.fps
         last_present = 0.0
         shown_idle = -1
         shown_layout: Layout | None = None
@@ -243,9 +245,9 @@ class DisplayService:
                 self._wake.clear()
                 if self._stop:
                     break
-                wait = frame_interval - (time.monotonic() - last_present)
+                wait = min_gap - (time.monotonic() - last_present)
                 if wait > 0:
-                    time.sleep(wait)  # collect what else arrives within this frame interval
+                    time.sleep(wait)
                     self._wake.clear()
                 with self._lock:
                     layout, idle, idle_generation, strip = self.layout, self._idle, self._idle_generation, self._strip

@@ -26,8 +26,8 @@ __all__ = ["MediaEngine", "SessionMedia"]
 
 log = logging.getLogger(__name__)
 
-VIDEO_QUEUE = 8    # ~0.27 s at 30 fps before the queue is flushed
-AUDIO_QUEUE = 50   # ~1 s of 20 ms packets
+VIDEO_QUEUE, VIDEO_MAX_LATE = 60, 0.3   # packets, seconds: latency is bounded by time
+AUDIO_QUEUE, AUDIO_MAX_LATE = 100, 0.5
 
 
 class SessionMedia:
@@ -90,14 +90,14 @@ class MediaEngine:
         if kind == VIDEO:
             sink: Any = self._receiver.display.surface_for(session)
             gate = lambda: session.visible  # noqa: E731
-            queue_size = VIDEO_QUEUE
+            queue_size, max_late = VIDEO_QUEUE, VIDEO_MAX_LATE
         else:
             sink = self._receiver.display.audio.sink_for(session)
             gate = lambda: session.visible and self._receiver.display.audio.focus == session.id  # noqa: E731
-            queue_size = AUDIO_QUEUE
+            queue_size, max_late = AUDIO_QUEUE, AUDIO_MAX_LATE
         stats = sink.stats if hasattr(sink, "stats") else StreamStats(kind)
         link = Link(name=f"{session.id}/{kind}", source=source, select=self.select, sink=sink, stats=stats,
-                    options=self.options, gate=gate, queue_size=queue_size)
+                    options=self.options, gate=gate, queue_size=queue_size, max_late=max_late)
         session.media.links.append(link)
         self._visible[session.id] = session.visible
         link.start()

@@ -3,9 +3,11 @@
 The asyncio side pulls from the source and hands packets to the thread; the thread decodes (PyAV
 releases the GIL) and passes frames to the sink, which scales them for their tile in the same
 thread. Caps are checked when the link is built: an unsupported stream is refused before any data
-flows. When the queue overflows, or data was lost, or the decoder met corrupt data, the queue is
-flushed, the source is asked for a keyframe and inter-coded video is skipped until one arrives:
-latency never grows and the tile keeps its last good frame meanwhile.
+flows. Latency is bounded by time, not by queue length: a packet that waited longer than
+``max_late`` is dropped (a start-up burst is decoded, a decoder that cannot keep up is not allowed
+to fall further behind). When that happens, or data was lost, or the decoder met corrupt data, the
+queue is flushed, the source is asked for a keyframe and inter-coded video is skipped until one
+arrives; the tile keeps its last good frame meanwhile.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class Link:
         options: DecoderOptions,
         gate: Callable[[], bool],
         queue_size: int,
+        max_late: float,
     ) -> None:
         self.name = name
         self.source = source
@@ -66,6 +69,7 @@ class Link:
         self.stats = stats
         self.options = options
         self.gate = gate
+        self.max_late = max_late
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
         self._decoder: Decoder | None = None
         self._need_keyframe = self._inter_coded(self.caps)
@@ -191,6 +195,12 @@ class Link:
 
     def _decode_one(self, item: Any) -> None:
         arrival = item.arrival if isinstance(item, MediaPacket) else time.monotonic()
+        if time.monotonic() - arrival > self.max_late:
+            self.stats.dropped += 1
+            self.stats.late += 1
+            if self._inter_coded(self.caps) and not self._need_keyframe and self._loop is not None:
+                self._loop.call_soon_threadsafe(self.resync)
+            return
         if isinstance(item, MediaPacket):
             if item.caps is not None and item.caps != self.caps and not self._switch(item.caps):
                 self.stats.dropped += 1

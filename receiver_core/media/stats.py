@@ -31,6 +31,7 @@ class StreamStats:
         self.decoded = 0
         self.dropped = 0
         self.corrupt = 0
+        self.late = 0
         self.shown = 0
         self.keyframe_requests = 0
         self.decoder = ""
@@ -85,6 +86,7 @@ class StreamStats:
             "decoded": self.decoded,
             "dropped": self.dropped,
             "corrupt": self.corrupt,
+            "late": self.late,
             "shown": self.shown,
             "keyframe_requests": self.keyframe_requests,
             "error": self.error,

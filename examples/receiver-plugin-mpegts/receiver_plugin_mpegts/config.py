@@ -1,0 +1,26 @@
+import ipaddress
+
+import attrs
+
+from receiver_core.config.schema import setting
+
+
+def _check_networks(value: tuple[str, ...]) -> str | None:
+    for item in value:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            return f"{item!r} is not an address or network"
+    return None
+
+
+@attrs.frozen
+class MpegTsConfig:
+    port: int = setting(5004, "UDP port for MPEG-TS (raw or RTP).", min=0, max=65535)
+    allowed_senders: tuple[str, ...] = setting((), "Networks whose senders need no PIN or approval "
+                                               "(UDP cannot carry a PIN: others need a moderator's approval "
+                                               "when the box PIN is on).", check=_check_networks)
+    idle_timeout: float = setting(3.0, "End a session after this many seconds without data.", min=0.5, max=60)
+    max_senders: int = setting(8, "Senders tracked at once; more are ignored.", min=1, max=64)
+    buffer_kib: int = setting(2048, "Per-sender input buffer; older data is dropped when it is full.",
+                              min=64, max=65536)

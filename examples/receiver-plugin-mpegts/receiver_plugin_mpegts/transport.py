@@ -1,0 +1,87 @@
+"""The UDP side: one socket for every sender; datagrams are sorted by source address."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from .session import Sender
+from .wire import DatagramError, parse_datagram
+
+__all__ = ["MpegTsService", "MpegTsProtocol"]
+
+log = logging.getLogger(__name__)
+
+
+class MpegTsService:
+    """State of the plugin while the box runs: senders, ignored addresses, counters."""
+
+    def __init__(self, receiver: Any) -> None:
+        self.receiver = receiver
+        self.config = receiver.plugin_config("mpegts")
+        self.senders: dict[tuple[str, int], Sender] = {}
+        self.ignored: dict[tuple[str, int], float] = {}
+        self.bad_datagrams = 0
+        self.over_limit = 0
+        self._last_warning = 0.0
+
+    def datagram(self, data: bytes, address: tuple[str, int]) -> None:
+        now = time.monotonic()
+        if address in self.ignored:
+            if now - self.ignored[address] < self.config.idle_timeout:
+                self.ignored[address] = now  # still sending: keep ignoring until it pauses
+                return
+            del self.ignored[address]
+        try:
+            payload = parse_datagram(data)
+        except DatagramError as exc:
+            self.bad_datagrams += 1
+            if now - self._last_warning > 5:
+                self._last_warning = now
+                log.warning("MPEG-TS: dropped a bad datagram from %s:%d (%s); %d so far", *address[:2], exc,
+                            self.bad_datagrams)
+            return
+        sender = self.senders.get(address)
+        if sender is None:
+            if len(self.senders) >= self.config.max_senders:
+                self.over_limit += 1
+                return
+            sender = Sender(self, address)
+            self.senders[address] = sender
+            self.receiver.spawn(sender.run(), name=f"mpegts:{sender.label}")
+        sender.datagram(payload)
+
+    def ignore(self, address: tuple[str, int]) -> None:
+        self.ignored[address] = time.monotonic()
+
+    def forget(self, sender: Sender) -> None:
+        if self.senders.get(sender.address) is sender:
+            del self.senders[sender.address]
+
+    def close(self) -> None:
+        for sender in list(self.senders.values()):
+            sender.close()
+
+    def status(self) -> dict[str, Any]:
+        return {"senders": [s.status() for s in self.senders.values()], "bad_datagrams": self.bad_datagrams,
+                "over_limit": self.over_limit, "ignored": len(self.ignored)}
+
+
+class MpegTsProtocol(asyncio.DatagramProtocol):
+    def __init__(self, service: MpegTsService) -> None:
+        self.service = service
+
+    def connection_made(self, transport: Any) -> None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            import socket
+
+            try:  # a large receive buffer rides out bursts (a keyframe is many datagrams at once)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+            except OSError:
+                pass
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.service.datagram(data, addr)
