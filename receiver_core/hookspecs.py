@@ -268,7 +268,8 @@ def receiver_meeting_id(receiver: Receiver, previous: str | None) -> str | None:
     :param receiver: the receiver.
     :param previous: the ID being replaced, or ``None`` at startup.
     :return: the new ID (digits, 4..12 characters), or ``None`` to let the core draw a random
-        6-digit ID different from ``previous``. Stops at first non-None result.
+        6-digit ID different from ``previous``.
+        Stops at first non-None result.
 
     Called at startup and whenever the room goes idle. Must answer synchronously. If it raises or
     returns something invalid, the core draws a random ID.
@@ -296,8 +297,8 @@ def receiver_select_decoder(caps: MediaCaps, candidates: Sequence[DecoderSpec]) 
 
     :param caps: what the source carries.
     :param candidates: decoders that accept the caps, best rank first (rank 0 excluded).
-    :return: one of ``candidates``, or ``None`` to keep the ranked choice. Stops at first non-None
-        result.
+    :return: one of ``candidates``, or ``None`` to keep the ranked choice.
+        Stops at first non-None result.
 
     Must answer synchronously. If it raises or returns something not in ``candidates``, the ranked
     choice is used.
@@ -334,8 +335,8 @@ def receiver_layout(receiver: Receiver, screen: Screen, sessions: Sequence[Sessi
     :param receiver: the receiver.
     :param screen: output size.
     :param sessions: sessions on screen (active, not paused), oldest first.
-    :return: a ``Layout`` (tiles and audio focus), or ``None`` for no opinion. Stops at first
-        non-None result.
+    :return: a ``Layout`` (tiles and audio focus), or ``None`` for no opinion.
+        Stops at first non-None result.
 
     Must answer synchronously. If it raises, every session is drawn full screen in turn (the
     newest on top) with the newest heard.

@@ -123,8 +123,8 @@ class AdminServer:
             if exc.status >= 400 and exc.content_type != "application/json":
                 return _error(exc.status, exc.reason)
             raise
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return _error(400, "the body must be a JSON object")
+        except BadRequest as exc:
+            return _error(400, str(exc))
         except Exception:
             log.exception("status API: %s %s failed", request.method, request.path)
             return _error(500, "internal error")
@@ -178,6 +178,7 @@ class AdminServer:
         actor = f"api:{request.remote}"
         if sessions.get(session_id) is None:
             return _error(404, f"no session {session_id}")
+        body = await _json_object(request) if action == "block" else {}
         try:
             if action == "approve":
                 session = sessions.approve(session_id, actor)
@@ -190,7 +191,6 @@ class AdminServer:
             elif action == "resume":
                 session = sessions.resume(session_id, actor)
             elif action == "block":
-                body = await _json_object(request)
                 duration = body.get("duration_s", "missing")
                 if duration != "missing" and duration is not None and (
                         isinstance(duration, bool) or not isinstance(duration, (int, float)) or duration <= 0):
@@ -273,11 +273,18 @@ class AdminServer:
         return response
 
 
+class BadRequest(Exception):
+    """The request body is unusable: answered with 400 and the message."""
+
+
 async def _json_object(request: web.Request) -> dict[str, Any]:
-    text = await request.text()
-    data = json.loads(text) if text else {}
+    try:
+        text = await request.text()
+        data = json.loads(text) if text else {}
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise BadRequest("the body must be a JSON object") from None
     if not isinstance(data, dict):
-        raise json.JSONDecodeError("not an object", text, 0)
+        raise BadRequest("the body must be a JSON object")
     return data
 
 

@@ -63,12 +63,12 @@ class Config:
     plugin: Mapping[str, Any] = attrs.field(factory=dict)
     source: str | None = None
 
-    def evolve_section(self, name: str, **changes: Any) -> "Config":
+    def evolve_section(self, section_name: str, /, **changes: Any) -> "Config":
         """A copy with keys of one core section changed (validated like the file)."""
-        section = getattr(self, name)
+        section = getattr(self, section_name)
         data = unstructure(section, redact=False)
         data.update(changes)
-        return attrs.evolve(self, **{name: structure(type(section), data, name)})
+        return attrs.evolve(self, **{section_name: structure(type(section), data, section_name)})
 
 
 def read_toml(path: str | os.PathLike[str] | None) -> tuple[dict[str, Any], str | None]:

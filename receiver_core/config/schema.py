@@ -296,7 +296,7 @@ class SessionSection:
     pin_lockout_seconds: int = setting(60, "How long a locked-out peer must wait.", min=1, max=86400)
     approval: bool = setting(False, "A moderator must approve each new sender.")
     approval_timeout_seconds: int = setting(120, "A sender waiting for approval longer than this is refused.",
-                                            min=5, max=3600)
+                                            min=1, max=3600)
     max_presenters: int = setting(4, "Senders on screen at once.", min=1, max=4)
     admission: str = setting("newest-wins", "When the screen is full: 'newest-wins' (the oldest leaves) or 'queue'.",
                              choices=("newest-wins", "queue"))
