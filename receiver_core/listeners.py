@@ -78,12 +78,12 @@ class ListenerManager:
 
     async def _bind(self, plugin: str, spec: ListenerSpec) -> BoundListener:
         loop = asyncio.get_running_loop()
+        host = spec.host or "0.0.0.0"  # IPv4 wildcard, like discovery; a plugin wanting IPv6 names "::"
         if spec.transport == "tcp":
-            server = await loop.create_server(spec.factory, host=spec.host, port=spec.port, reuse_address=True)
+            server = await loop.create_server(spec.factory, host=host, port=spec.port, reuse_address=True)
             port = server.sockets[0].getsockname()[1]
             return BoundListener(plugin, spec, port, server)
-        transport, _protocol = await loop.create_datagram_endpoint(spec.factory,
-                                                                   local_addr=(spec.host or "0.0.0.0", spec.port))
+        transport, _protocol = await loop.create_datagram_endpoint(spec.factory, local_addr=(host, spec.port))
         return BoundListener(plugin, spec, transport.get_extra_info("sockname")[1], transport)
 
     def port(self, plugin: str, name: str) -> int | None:

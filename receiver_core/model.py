@@ -173,7 +173,8 @@ class ListenerSpec:
     """A socket a plugin needs; the core binds it, detects clashes and closes it on unload.
 
     ``factory`` is an ``asyncio.Protocol`` factory. ``port`` 0 asks for an ephemeral port; read the
-    bound one back with ``receiver.listeners.port(plugin, name)``.
+    bound one back with ``receiver.listeners.port(plugin, name)``. ``host`` ``None`` binds the IPv4
+    wildcard (discovery is IPv4 too); give ``"::"`` or an address to bind elsewhere.
     """
 
     name: str

@@ -82,7 +82,7 @@ def receiver_mdns_services(receiver: Any, interface: Any) -> list[ServiceAdverti
 def receiver_overlays(receiver: Any, screen: Any, state: Any) -> list[Overlay]:
     """How to reach the echo service."""
     if _cfg(receiver).fail_in == "overlays":
-        raise RuntimeError("demo: overlay failure on purpose")
+        raise RuntimeError("demo: overlays failure on purpose")
     port = receiver.listeners.port("demo", "echo")
     return [Overlay(OverlayKind.CONNECT, text=f"Demo echo: tcp port {port}")]
 
