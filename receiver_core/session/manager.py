@@ -315,21 +315,20 @@ class SessionManager:
                                          action=action, actor=actor)
 
     def approve(self, session_id: str, actor: str) -> Session:
-        session = self._find(session_id)
-        if session.state is not SessionState.AWAITING_APPROVAL or session._approval is None:
-            raise ValueError(f"session {session_id} is not waiting for approval")
-        if not session._approval.done():
-            session._approval.set_result(True)
-        self._observe(session, "approve", actor)
-        return session
+        """Let a sender waiting for approval in."""
+        return self._decide(session_id, True, actor)
 
     def deny(self, session_id: str, actor: str) -> Session:
+        """Turn a sender waiting for approval away."""
+        return self._decide(session_id, False, actor)
+
+    def _decide(self, session_id: str, approved: bool, actor: str) -> Session:
         session = self._find(session_id)
         if session.state is not SessionState.AWAITING_APPROVAL or session._approval is None:
             raise ValueError(f"session {session_id} is not waiting for approval")
         if not session._approval.done():
-            session._approval.set_result(False)
-        self._observe(session, "deny", actor)
+            session._approval.set_result(approved)
+        self._observe(session, "approve" if approved else "deny", actor)
         return session
 
     async def kick(self, session_id: str, actor: str) -> Session:
@@ -350,17 +349,19 @@ class SessionManager:
         return session
 
     def pause(self, session_id: str, actor: str) -> Session:
-        session = self._find(session_id)
-        self._move(session, Event.PAUSE)
-        self._observe(session, "pause", actor)
-        self.changed.emit("paused")
-        return session
+        """Hide a sender from the screen without ending its session."""
+        return self._toggle(session_id, Event.PAUSE, actor)
 
     def resume(self, session_id: str, actor: str) -> Session:
+        """Show a paused sender again."""
+        return self._toggle(session_id, Event.RESUME, actor)
+
+    def _toggle(self, session_id: str, event: Event, actor: str) -> Session:
         session = self._find(session_id)
-        self._move(session, Event.RESUME)
-        self._observe(session, "resume", actor)
-        self.changed.emit("resumed")
+        self._move(session, event)
+        action = "pause" if event is Event.PAUSE else "resume"
+        self._observe(session, action, actor)
+        self.changed.emit(action)
         return session
 
     # ------------------------------------------------------------------------------------ helpers
