@@ -191,7 +191,7 @@ class ListenerSpec:
 class SessionRequest:
     """A sender asks to present.
 
-    ``client_id`` is a stable identity where the protocol has one (AirPlay pairing key, P2P device
+    ``protocol`` is the requesting plugin's name (its sessions end if it fails). ``client_id`` is a stable identity where the protocol has one (AirPlay pairing key, P2P device
     address, browser token); bans use it, else the address. ``pin`` is what the sender typed, if
     the protocol carries it; ``pin_verified`` is set by protocols that check the box PIN themselves
     (e.g. SRP pairing) after reporting the attempt through ``receiver.sessions.pin``.
