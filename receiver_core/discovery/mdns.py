@@ -73,6 +73,7 @@ class ZeroconfBackend:
         self._zc: Any = None
         self._infos: dict[tuple[str, str], Any] = {}
         self._addresses: tuple[str, ...] = ()
+        self._bound: tuple[str, ...] = ()  # the addresses the zeroconf sockets are on
 
     async def set_interfaces(self, addresses: Sequence[str]) -> None:
         from zeroconf import IPVersion
@@ -87,7 +88,30 @@ class ZeroconfBackend:
         if self._zc is None:
             self._zc = AsyncZeroconf(interfaces=list(wanted), ip_version=IPVersion.V4Only)
         else:
+            gone = [a for a in self._bound if a not in wanted]
             await self._zc.async_update_interfaces(list(wanted))
+            if gone:
+                self._address_goodbyes(gone)
+        self._bound = wanted
+
+    def _address_goodbyes(self, gone: Sequence[str]) -> None:
+        """Withdraw A records of addresses the box no longer has (TTL 0).
+
+        Needed because ``async_update_interfaces`` re-announces the registrations as they still are
+        (with the old address) on the new sockets before the publisher updates them, and the
+        update's cache-flush comes less than a second later, so peers would keep the old address.
+        """
+        from zeroconf import DNSAddress, DNSOutgoing
+
+        servers = {info.server for info in self._infos.values() if info.server}
+        if not servers:
+            return
+        out = DNSOutgoing(0x8000 | 0x0400)  # response, authoritative
+        for server in servers:
+            for ip in gone:
+                # type A, class IN with the cache-flush bit, TTL 0
+                out.add_answer_at_time(DNSAddress(server, 1, 1 | 0x8000, 0, socket.inet_aton(ip)), 0)
+        self._zc.zeroconf.async_send(out)
 
     def _info(self, item: Published, server: str) -> Any:
         from zeroconf.asyncio import AsyncServiceInfo
@@ -119,6 +143,21 @@ class ZeroconfBackend:
         info = self._infos.pop(key, None)
         if info is not None and self._zc is not None:
             await self._zc.async_unregister_service(info)  # goodbyes go out in the background
+            self._forget_own_records(info)
+
+    def _forget_own_records(self, info: Any) -> None:
+        """Drop the service's records from zeroconf's cache.
+
+        They are there because our own announcements loop back. Normally our goodbyes loop back
+        too and remove them, but when they cannot be sent (the link is down) the stale copy stays,
+        and registering the service again (link back up) sees it as another host's and renames
+        ours to ``<name>-2``.
+        """
+        cache = self._zc.zeroconf.cache
+        stale = [r for r in cache.async_all_by_details(info.type, 12, 1)  # PTR, IN
+                 if getattr(r, "alias", "").lower() == info.name.lower()]
+        stale += cache.async_entries_with_name(info.name)
+        cache.async_remove_records(stale)
 
     async def close(self) -> None:
         if self._zc is not None:

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 IFF_UP = 0x1
 IFF_LOOPBACK = 0x8
+IFF_LOWER_UP = 0x10000
 _DOWN_OPERSTATES = {"DOWN", "LOWERLAYERDOWN", "NOTPRESENT"}
 
 ChangeCallback = Callable[[NetChange], Awaitable[None] | None]
@@ -101,7 +102,10 @@ class NetlinkMonitor:
             name = link.get("ifname")
             flags = link.get("flags", 0)
             operstate = link.get("operstate") or link.get("state") or ""
-            up = bool(flags & IFF_UP) and str(operstate).upper() not in _DOWN_OPERSTATES
+            # carrier (IFF_LOWER_UP) is current at once; operstate follows through the kernel's
+            # linkwatch, up to a second later, and would delay every "link up" by that much
+            carrier = bool(flags & IFF_LOWER_UP)
+            up = bool(flags & IFF_UP) and (carrier or str(operstate).upper() not in _DOWN_OPERSTATES)
             kind = link.get(("linkinfo", "kind")) or ""
             interfaces.append(NetInterface(
                 index=link["index"],
@@ -145,9 +149,12 @@ class NetlinkMonitor:
                 while True:
                     wake.clear()
                     quiet = max(0.0, min(self.debounce, deadline - loop.time()))
+                    # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that arrives
+                    # as the event fires or the timer expires, and stop() then waits forever
                     try:
-                        await asyncio.wait_for(wake.wait(), quiet)
-                    except asyncio.TimeoutError:
+                        async with asyncio.timeout(quiet):
+                            await wake.wait()
+                    except TimeoutError:
                         break
                     if loop.time() >= deadline:
                         break
@@ -173,6 +180,9 @@ class NetlinkMonitor:
         self.snapshot = new
         if change and self._on_change is not None:
             log.info("network changed: added %s removed %s changed %s", change.added, change.removed, change.changed)
-            result = self._on_change(change)
-            if result is not None:
-                await result
+            try:
+                result = self._on_change(change)
+                if result is not None:
+                    await result
+            except Exception:  # the watch must survive whatever a consumer does with the change
+                log.exception("handling a network change failed")
