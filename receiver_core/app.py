@@ -231,6 +231,15 @@ class Receiver:
         await self.stop()
 
     async def start(self) -> None:
+        """Start everything; if any step fails, what already started is stopped (goodbyes sent) first."""
+        try:
+            await self._start()
+        except BaseException:
+            log.error("startup failed; stopping what already started")
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         from .display.service import DisplayService
         from .media.engine import MediaEngine
 
@@ -300,7 +309,8 @@ class Receiver:
         self._stopping = True
         if self.admin is not None:
             await self.admin.stop()
-        await self.sessions.end_all("shutdown")
+        if self.sessions is not None:
+            await self.sessions.end_all("shutdown")
         await self.mdns.close()
         await self.p2p.close()
         await self.listeners.close_all()
@@ -352,7 +362,7 @@ class Receiver:
             return
         try:
             raw, source = read_toml(self.config.source)
-            new, _pm = load_plugins_and_config(raw, source=source, environ={})
+            new, _pm = load_plugins_and_config(raw, source=source)
         except ConfigError as exc:
             log.error("config reload refused: %s", exc)
             return

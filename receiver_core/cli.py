@@ -177,7 +177,7 @@ def _net(args: argparse.Namespace) -> int:
     advertised = set(network.advertise_on)
     if args.json:
         print(json.dumps([{"name": i.name, "role": i.role, "up": i.up, "mac": i.mac, "kind": i.kind,
-                           "addresses": list(i.addresses), "advertised": i.role in advertised}
+                           "addresses": list(i.addresses), "advertised": i.role in advertised and i.up}
                           for i in snapshot.interfaces], indent=2))
         return 0
     table = [("NAME", "ROLE", "STATE", "MAC", "ADDRESSES", "ADVERTISED")]

@@ -29,6 +29,7 @@ from .schema import (
     SectionRegistry,
     SessionSection,
     StatusSection,
+    join_key,
     structure,
     unstructure,
 )
@@ -121,7 +122,7 @@ def build_config(
     """Validate the whole file. ``plugin_states`` maps every known plugin name to active-or-not."""
     for key in sorted(raw):
         if key not in CORE_SECTIONS and key != "plugin":
-            raise ConfigError(key, "unknown section")
+            raise ConfigError(join_key("", key), "unknown section")
     values: dict[str, Any] = {}
     for name, cls in CORE_SECTIONS.items():
         values[name] = structure(cls, raw.get(name, {}), name)
@@ -132,7 +133,7 @@ def build_config(
         raise ConfigError("plugin", "must be a table of [plugin.<name>] sections")
     plugin_values: dict[str, Any] = {}
     for name in sorted(plugin_raw):
-        path = f"plugin.{name}"
+        path = join_key("plugin", name)
         if name not in plugin_states:
             raise ConfigError(path, "unknown plugin")
         if not plugin_states[name]:

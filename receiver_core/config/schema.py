@@ -7,6 +7,7 @@ Every key has a type, a default and a description. Errors are one line naming th
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 import socket
@@ -90,20 +91,23 @@ def structure(cls: type, data: Any, path: str) -> Any:
     hints = typing.get_type_hints(cls)
     for key in sorted(data):
         if key not in fields:
-            raise ConfigError(_join(path, key), "unknown key")
+            raise ConfigError(join_key(path, key), "unknown key")
     values = {}
     for name, field in fields.items():
         if name in data:
-            values[name] = _convert(hints[name], data[name], _join(path, name), field.metadata)
+            values[name] = _convert(hints[name], data[name], join_key(path, name), field.metadata)
     try:
         return cls(**values)
     except SettingError as exc:
-        raise ConfigError(_join(path, exc.key), exc.message) from None
+        raise ConfigError(join_key(path, exc.key), exc.message) from None
     except (TypeError, ValueError) as exc:
         raise ConfigError(path, str(exc)) from None
 
 
-def _join(path: str, key: str) -> str:
+def join_key(path: str, key: str) -> str:
+    """``path.key`` with the key quoted when it is not a plain name."""
+    if not re.fullmatch(r"[A-Za-z0-9_*?.-]+", key):
+        key = json.dumps(key)  # keys from the file may hold anything: keep errors on one line
     return f"{path}.{key}" if path else key
 
 
@@ -130,7 +134,7 @@ def _convert(tp: Any, value: Any, path: str, meta: Mapping[str, Any]) -> Any:
         if not isinstance(value, Mapping):
             raise ConfigError(path, "expected a table")
         value_type = args[1] if args else Any
-        converted = {str(k): _convert(value_type, v, f"{path}.{k}", {}) for k, v in value.items()}
+        converted = {str(k): _convert(value_type, v, join_key(path, str(k)), {}) for k, v in value.items()}
     elif tp is bool:
         if not isinstance(value, bool):
             raise ConfigError(path, f"expected {_type_name(bool)}, got {value!r}")
