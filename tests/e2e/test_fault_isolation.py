@@ -78,3 +78,24 @@ async def test_a_crashing_plugin_is_retired_alone(receiver_factory: Any) -> None
         status = await (await http.get(f"{rx.admin.url}/api/status")).json()
         assert {p["name"]: p["state"] for p in status["plugins"]}["good"] == "running"
         assert [s["protocol"] for s in status["sessions"]] == ["good"]
+
+
+async def test_startup_failure_withdraws_what_already_started(tmp_path: Any) -> None:
+    import socket
+
+    import pytest
+
+    from receiver_core import Receiver
+    from receiver_core.testing import FakeMdns
+
+    mdns = FakeMdns()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(OSError):
+            async with Receiver.for_testing(tmp_path, plugins={"good": Protocol("good")}, mdns=mdns,
+                                            config={"status": {"port": port}}):
+                raise AssertionError("the status port is taken: startup must fail")
+    assert ("register", "_good._tcp", "Test Room") in mdns.events  # it had been announced ...
+    assert mdns.closed and mdns.services == {}  # ... and was withdrawn before the error surfaced
