@@ -163,6 +163,7 @@ class Compositor:
         self.v = self.canvas[h + h // 4:].reshape(h // 2, w // 2)
         self._layout: Layout | None = None
         self._drawn: dict[str, tuple[int, Placement | None]] = {}
+        self._shown: dict[str, int] = {}  # generation last reported shown, kept across layout changes
         self._overlapping = False
         self.clear()
 
@@ -224,8 +225,11 @@ class Compositor:
             if label is not None and label.width <= tile.rect.width and label.height <= tile.rect.height:
                 self.blit(label, tile.rect.x + 16 - 16 % 2, tile.rect.y + tile.rect.height - label.height - 16)
             self._drawn[tile.session_id] = (generation, scaled.placement)
-            if generation != previous_generation:
+            if generation != self._shown.get(tile.session_id):  # a redraw after a layout change is not news
+                self._shown[tile.session_id] = generation
                 shown.append((tile.session_id, arrival))
+        for session_id in [s for s in self._shown if s not in surfaces]:
+            del self._shown[session_id]
         if overlay is not None:
             image, x, y = overlay
             self.blit(image, x, y)

@@ -103,6 +103,7 @@ class AudioSink:
         self.session = session
         self.stats = StreamStats("audio")
         self._resampler: Any = None
+        self._input: tuple[str, str, int] | None = None  # format, layout, rate the resampler was set up for
 
     def put(self, frame: Any, arrival: float, decode_ms: float, sample_aspect_ratio: Any = None) -> None:
         import av
@@ -110,9 +111,13 @@ class AudioSink:
         if self._output.focus != self.session.id:
             self.stats.dropped += 1
             return
-        if self._resampler is None:
+        source = (frame.format.name, frame.layout.name, frame.sample_rate)
+        if self._resampler is None or source != self._input:
+            # a PyAV resampler refuses frames unlike its first: a sender that changes rate or
+            # channels mid-way (or a codec switch) needs a new one
             layout = "stereo" if self._output.channels == 2 else "mono"
             self._resampler = av.AudioResampler(format="s16", layout=layout, rate=self._output.sample_rate)
+            self._input = source
         for out in self._resampler.resample(frame):
             samples = out.to_ndarray()
             if self.session.volume < 1.0:

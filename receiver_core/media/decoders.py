@@ -76,15 +76,25 @@ class DecoderRegistry:
     def __init__(self, overrides: Mapping[str, int] | None = None) -> None:
         self._specs: dict[str, DecoderSpec] = {}
         self._overrides = dict(overrides or {})
+        self._conflicts: list[str] = []
 
     def add(self, spec: DecoderSpec) -> None:
+        """Register ``spec``; a name already taken is refused (``PluginError`` naming both owners)."""
         from ..plugins import current_plugin
 
         owner = current_plugin.get()
         if spec.name in self._specs:
             first = self._specs[spec.name].owner or "?"
-            raise PluginError(f"decoder {spec.name!r} registered twice (by {first!r} and {owner or '?'!r})")
+            message = f"decoder {spec.name!r} registered twice (by {first!r} and {owner or '?'!r})"
+            self._conflicts.append(message)
+            raise PluginError(message)
         self._specs[spec.name] = attrs.evolve(spec, owner=owner)
+
+    def check_conflicts(self) -> None:
+        """Raise the first refused duplicate again: the hook's caller isolates plugin errors, but a
+        duplicate decoder name must fail startup (whichever plugin was called second)."""
+        if self._conflicts:
+            raise PluginError(self._conflicts[0])
 
     def check_overrides(self) -> None:
         for name in self._overrides:
@@ -135,14 +145,22 @@ class PyAVDecoder:
                 self.ctx.sample_rate = int(caps.get("sample_rate"))
             if caps.get("channels"):
                 self.ctx.layout = "stereo" if int(caps.get("channels")) == 2 else "mono"
-        elif options.threads != 1:
-            self.ctx.thread_type = "SLICE"  # slice threads add no frame delay, unlike frame threads
+        else:
+            # always set: PyAV's own default is FFmpeg's automatic count with slice threads, which
+            # also turns off H.264 error concealment, so damaged frames would not be flagged corrupt
             self.ctx.thread_count = options.threads
+            if options.threads != 1:
+                self.ctx.thread_type = "SLICE"  # slice threads add no frame delay, unlike frame threads
         self.ctx.open()
         self.corrupt = 0
         self._last_log = 0.0
 
     def decode(self, packet: MediaPacket) -> list[Any]:
+        if not packet.data:
+            # an empty packet would tell FFmpeg "end of stream": the decoder would drain and then
+            # refuse every later packet, so one empty payload would end the picture for good
+            self._count_corrupt("empty packet")
+            return []
         pkt = self._av.Packet(packet.data)
         if packet.pts is not None:
             pkt.pts = packet.pts

@@ -56,6 +56,7 @@ class MediaEngine:
         self._receiver = receiver
         self.registry = DecoderRegistry(receiver.config.decoders.rank)
         receiver.plugins.call_each("receiver_register_decoders", registry=self.registry)
+        self.registry.check_conflicts()  # a duplicate name fails startup naming both plugins
         self.registry.check_overrides()
         self.options = DecoderOptions(threads=receiver.config.decoders.threads)
         self._visible: dict[str, bool] = {}

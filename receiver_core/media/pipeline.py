@@ -6,8 +6,10 @@ thread. Caps are checked when the link is built: an unsupported stream is refuse
 flows. Latency is bounded by time, not by queue length: a packet that waited longer than
 ``max_late`` is dropped (a start-up burst is decoded, a decoder that cannot keep up is not allowed
 to fall further behind). When that happens, or data was lost, or the decoder met corrupt data, the
-queue is flushed, the source is asked for a keyframe and inter-coded video is skipped until one
-arrives; the tile keeps its last good frame meanwhile.
+queue is flushed, the source is asked for a keyframe (again, rate-limited, while only inter frames
+come) and inter-coded video is skipped until one arrives; the tile keeps its last good frame
+meanwhile. A source that never flags keyframes is decoded without waiting once the wait limit
+has passed.
 """
 
 from __future__ import annotations
@@ -74,6 +76,8 @@ class Link:
         self._decoder: Decoder | None = None
         self._need_keyframe = self._inter_coded(self.caps)
         self._waiting_since = time.monotonic()
+        self._seen_keyframe = False
+        self._unflagged = False  # the source never flags keyframes: waiting for one is pointless
         self._last_request = 0.0
         self._thread: threading.Thread | None = None
         self._pump: asyncio.Task[None] | None = None
@@ -85,6 +89,10 @@ class Link:
     @staticmethod
     def _inter_coded(caps: MediaCaps) -> bool:
         return caps.kind == VIDEO and caps.codec in INTER_CODED
+
+    def _waits_for_keyframes(self) -> bool:
+        """After loss, skip to the next keyframe: inter-coded video from a source that flags them."""
+        return self._inter_coded(self.caps) and not self._unflagged
 
     # ------------------------------------------------------------------------------------ control
 
@@ -113,7 +121,7 @@ class Link:
     def resync(self) -> None:
         """Drop what is queued and restart at the next keyframe (after loss or when shown again)."""
         self.stats.dropped += self._flush()
-        if self._inter_coded(self.caps):
+        if self._waits_for_keyframes():
             if not self._need_keyframe:
                 self._waiting_since = time.monotonic()
             self._need_keyframe = True
@@ -156,7 +164,7 @@ class Link:
                 self.stats.received += 1
                 if not self.gate():
                     self.stats.dropped += 1
-                    if self._inter_coded(self.caps) and not self._need_keyframe:
+                    if self._waits_for_keyframes() and not self._need_keyframe:
                         self._need_keyframe = True
                         self._waiting_since = time.monotonic()
                     continue
@@ -205,11 +213,18 @@ class Link:
             if item.caps is not None and item.caps != self.caps and not self._switch(item.caps):
                 self.stats.dropped += 1
                 return
+            if item.keyframe:
+                self._seen_keyframe, self._unflagged = True, False
             if self._need_keyframe:
                 waited = time.monotonic() - self._waiting_since
                 if not item.keyframe and waited < KEYFRAME_WAIT_LIMIT:
                     self.stats.dropped += 1
+                    if self._loop is not None:  # ask again (rate-limited): a request may have been lost
+                        self._loop.call_soon_threadsafe(self.request_keyframe)
                     return
+                if not item.keyframe and not self._seen_keyframe:
+                    self._unflagged = True
+                    log.info("%s: the source flags no keyframes; decoding without waiting for them", self.name)
                 self._need_keyframe = False
         decoder = self._decoder
         assert decoder is not None
@@ -247,6 +262,6 @@ class Link:
         log.info("%s: format changed to %s, now decoded by %s", self.name, caps.describe(), spec.name)
         self._decoder, self.spec, self.caps = decoder, spec, caps
         self.stats.decoder, self.stats.caps, self.stats.error = spec.name, caps.describe(), None
-        self._need_keyframe = self._inter_coded(caps)
+        self._need_keyframe = self._waits_for_keyframes()
         self._waiting_since = time.monotonic()
         return True
