@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import attrs
 import numpy as np
 
-from ..errors import ConfigError, PluginError
+from ..errors import ConfigError
+from ..registry import NamedRegistry
 from ..model import Screen
 
 if TYPE_CHECKING:
@@ -63,35 +64,28 @@ class BackendSpec:
     owner: str | None = None
 
 
-class BackendRegistry:
+class BackendRegistry(NamedRegistry[BackendSpec]):
     """Backends by name; ``auto`` resolves through a preference list of available ones."""
 
     def __init__(self, kind: str, auto_order: tuple[str, ...]) -> None:
+        super().__init__()
         self.kind = kind
+        self.what = f"{kind} backend"
         self.auto_order = auto_order
-        self._specs: dict[str, BackendSpec] = {}
 
     def add(self, name: str, factory: Callable[["Receiver"], Any], *, available: Callable[[], bool] = lambda: True,
             description: str = "") -> None:
-        from ..plugins import current_plugin
-
-        owner = current_plugin.get()
-        if name in self._specs:
-            first = self._specs[name].owner or "?"
-            raise PluginError(f"{self.kind} backend {name!r} registered twice (by {first!r} and {owner or '?'!r})")
-        self._specs[name] = BackendSpec(name, factory, available, description, owner)
-
-    def names(self) -> list[str]:
-        return sorted(self._specs)
+        """Register a backend; a name already taken is refused (``PluginError`` naming both owners)."""
+        self._add(name, lambda owner: BackendSpec(name, factory, available, description, owner))
 
     def resolve(self, wanted: str) -> BackendSpec:
         if wanted == "auto":
             for name in self.auto_order:
-                spec = self._specs.get(name)
+                spec = self._entries.get(name)
                 if spec is not None and spec.available():
                     return spec
             raise ConfigError(f"{self.kind}.backend", "no backend is available")
-        spec = self._specs.get(wanted)
+        spec = self._entries.get(wanted)
         if spec is None:
             raise ConfigError(f"{self.kind}.backend", f"unknown backend {wanted!r} (available: {', '.join(self.names())})")
         return spec

@@ -58,6 +58,8 @@ class DisplayService:
         audios = AudioBackendRegistry()
         receiver.plugins.call_each("receiver_register_display_backends", registry=displays)
         receiver.plugins.call_each("receiver_register_audio_backends", registry=audios)
+        displays.check_conflicts()  # a duplicate name fails startup naming both plugins
+        audios.check_conflicts()
         self.backend_spec = displays.resolve(cfg.backend)
         self.backend: Any = self.backend_spec.factory(receiver)
         audio_cfg = receiver.config.audio
@@ -79,6 +81,7 @@ class DisplayService:
         self._opened = threading.Event()
         self._presented: collections.deque[float] = collections.deque(maxlen=240)
         self._render_pending = False
+        self._render_timer: asyncio.TimerHandle | None = None
         self._render_task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -106,6 +109,8 @@ class DisplayService:
     async def stop(self) -> None:
         self._stop = True
         self._wake.set()
+        if self._render_timer is not None:
+            self._render_timer.cancel()
         if self._render_task is not None:
             await asyncio.gather(self._render_task, return_exceptions=True)
         if self._thread is not None:
@@ -176,8 +181,9 @@ class DisplayService:
         self._render_pending = True
 
         def go() -> None:
-            self._render_task = self._loop.create_task(self.render_idle())  # type: ignore[union-attr]
-        self._loop.call_later(0.05, go)
+            if not self._stop:
+                self._render_task = self._loop.create_task(self.render_idle())  # type: ignore[union-attr]
+        self._render_timer = self._loop.call_later(0.05, go)
 
     def idle_state(self) -> IdleState:
         sessions = self._receiver.sessions

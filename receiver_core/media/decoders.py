@@ -15,7 +15,8 @@ from typing import Any, Protocol
 
 import attrs
 
-from ..errors import ConfigError, PluginError, UnsupportedMedia
+from ..errors import ConfigError, UnsupportedMedia
+from ..registry import NamedRegistry
 from .caps import AUDIO, VIDEO, MediaCaps, MediaPacket
 
 __all__ = [
@@ -72,44 +73,31 @@ class DecoderSpec:
         return self.accepts_caps is None or bool(self.accepts_caps(caps))
 
 
-class DecoderRegistry:
+class DecoderRegistry(NamedRegistry[DecoderSpec]):
+    what = "decoder"
+
     def __init__(self, overrides: Mapping[str, int] | None = None) -> None:
-        self._specs: dict[str, DecoderSpec] = {}
+        super().__init__()
         self._overrides = dict(overrides or {})
-        self._conflicts: list[str] = []
 
     def add(self, spec: DecoderSpec) -> None:
         """Register ``spec``; a name already taken is refused (``PluginError`` naming both owners)."""
-        from ..plugins import current_plugin
-
-        owner = current_plugin.get()
-        if spec.name in self._specs:
-            first = self._specs[spec.name].owner or "?"
-            message = f"decoder {spec.name!r} registered twice (by {first!r} and {owner or '?'!r})"
-            self._conflicts.append(message)
-            raise PluginError(message)
-        self._specs[spec.name] = attrs.evolve(spec, owner=owner)
-
-    def check_conflicts(self) -> None:
-        """Raise the first refused duplicate again: the hook's caller isolates plugin errors, but a
-        duplicate decoder name must fail startup (whichever plugin was called second)."""
-        if self._conflicts:
-            raise PluginError(self._conflicts[0])
+        self._add(spec.name, lambda owner: attrs.evolve(spec, owner=owner))
 
     def check_overrides(self) -> None:
         for name in self._overrides:
-            if name not in self._specs:
+            if name not in self._entries:
                 raise ConfigError(f"decoders.rank.{name}", "no decoder of that name is registered")
 
     def rank(self, spec: DecoderSpec) -> int:
         return self._overrides.get(spec.name, spec.rank)
 
     def specs(self) -> list[DecoderSpec]:
-        return sorted(self._specs.values(), key=lambda s: (s.kind, -self.rank(s), s.name))
+        return sorted(self._entries.values(), key=lambda s: (s.kind, -self.rank(s), s.name))
 
     def candidates(self, caps: MediaCaps) -> list[DecoderSpec]:
         """Decoders that accept ``caps``, best rank first; rank 0 is never picked automatically."""
-        found = [s for s in self._specs.values() if self.rank(s) > 0 and s.accepts(caps)]
+        found = [s for s in self._entries.values() if self.rank(s) > 0 and s.accepts(caps)]
         return sorted(found, key=lambda s: (-self.rank(s), s.name))
 
     def select(self, caps: MediaCaps, override: Callable[[MediaCaps, Sequence[DecoderSpec]], DecoderSpec | None]

@@ -418,6 +418,16 @@ async def test_hook_receiver_register_display_backends(receiver_factory: Any) ->
         async with receiver_factory(config={"display": {"backend": "nope"}}):
             pass
 
+    class Squatter:
+        @hookimpl
+        def receiver_register_display_backends(self, registry: Any) -> None:
+            registry.add("headless", lambda receiver: None)
+
+    with pytest.raises(PluginError,
+                       match=r"display backend 'headless' registered twice \(by 'squat' and 'display_backends'\)"):
+        async with receiver_factory(plugins={"squat": Squatter()}):
+            pass
+
 
 async def test_hook_receiver_register_audio_backends(receiver_factory: Any) -> None:
     class Sink:

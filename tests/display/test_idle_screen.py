@@ -32,11 +32,15 @@ class BrowserJoin:
                 Overlay(OverlayKind.QR, text="Scan to share", data=f"{JOIN}?meeting={state.meeting_id}")]
 
 
-def ocr(rgb: np.ndarray, tmp_path: Path) -> str:
+def ocr(rgb: np.ndarray, tmp_path: Path, digits: bool = False) -> str:
+    """The screen's text as tesseract reads it (spaces removed); ``digits`` reads digits only, as a
+    person would read a PIN knowing it is digits (tesseract alone sometimes takes an 8 for a $)."""
     assert shutil.which("tesseract"), "tesseract-ocr must be installed (scripts/test installs it)"
     path = tmp_path / "screen.png"
     Image.fromarray(rgb).save(path)
-    text = subprocess.run(["tesseract", str(path), "stdout"], capture_output=True, text=True, check=True).stdout
+    extra = ["-c", "tessedit_char_whitelist=0123456789"] if digits else []
+    text = subprocess.run(["tesseract", str(path), "stdout", *extra], capture_output=True, text=True,
+                          check=True).stdout
     return re.sub(r"\s+", "", text)
 
 
@@ -63,7 +67,8 @@ async def test_headless_idle_screen_shows_qr_and_pin(receiver_factory: Any, tmp_
         assert rgb.shape == (1080, 1920, 3)
         assert qr_texts(rgb) == [f"{JOIN}?meeting={rx.sessions.meeting.current}"]
         text = ocr(rgb, tmp_path)
-        assert "4821" in text and "TestRoom" in text and "192.0.2.10" in text
+        assert "TestRoom" in text and "192.0.2.10" in text
+        assert "4821" in ocr(rgb, tmp_path, digits=True)
         assert (tmp_path / "snap" / "idle.png").exists()
 
 
@@ -73,11 +78,11 @@ async def test_idle_screen_follows_pin_meeting_and_network(receiver_factory: Any
     async with receiver_factory(plugins={"join": BrowserJoin()}, config=config, net=net) as rx:
         rgb = await shown(rx)
         first_pin, first_meeting = rx.sessions.pin.current(), rx.sessions.meeting.current
-        assert first_pin in ocr(rgb, tmp_path)
+        assert first_pin in ocr(rgb, tmp_path, digits=True)
 
         rx.sessions.pin.rotate()
-        rgb = await shown(rx, lambda rgb: rx.sessions.pin.current() in ocr(rgb, tmp_path))
-        assert first_pin not in ocr(rgb, tmp_path)
+        rgb = await shown(rx, lambda rgb: rx.sessions.pin.current() in ocr(rgb, tmp_path, digits=True))
+        assert first_pin not in ocr(rgb, tmp_path, digits=True)
 
         session = await rx.sessions.request(SessionRequest("test", "192.0.2.5", "Alice",
                                                            pin=rx.sessions.pin.current()))
@@ -103,4 +108,4 @@ async def test_window_backend_under_sdl_offscreen(receiver_factory: Any, tmp_pat
         rgb = await asyncio.get_running_loop().run_in_executor(None, window.capture, 5.0)
         assert rgb is not None and rgb.shape == (720, 1280, 3)
         assert qr_texts(rgb) == [f"{JOIN}?meeting={rx.sessions.meeting.current}"]
-        assert "7305" in ocr(rgb, tmp_path)
+        assert "7305" in ocr(rgb, tmp_path, digits=True)

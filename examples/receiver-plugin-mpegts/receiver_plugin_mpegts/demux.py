@@ -90,7 +90,9 @@ class Demuxer(threading.Thread):
     """Reads the feed with libavformat's mpegts demuxer; reports streams, packets and errors.
 
     Callbacks run in this thread: hand them to the event loop with ``call_soon_threadsafe``.
-    A stream that changes codec mid-way shows up as a new stream: its packets carry the new caps.
+    A sender that switches codec on a new PID shows up as a new stream: its packets carry the new
+    caps. A switch on the same PID is not noticed (libavformat keeps the first codec; the ffmpeg
+    CLI behaves the same); that would need the plugin to parse the PMT itself.
     """
 
     def __init__(
