@@ -46,7 +46,10 @@ class DisplayBackend(Protocol):
         """Called in the display thread before the first frame."""
 
     def present(self, canvas: np.ndarray) -> None:
-        """Show one composite (I420, shape ``(h*3//2, w)``); called in the display thread."""
+        """Show one composite (I420, shape ``(h*3//2, w)``); called in the display thread.
+
+        A writable canvas is reused for the next composite: copy what you keep. A read-only one
+        (the idle screen) never changes."""
 
     def close(self) -> None:
         """Called in the display thread at shutdown."""
@@ -102,11 +105,12 @@ class AudioBackendRegistry(BackendRegistry):
 
 
 def i420_to_rgb(canvas: np.ndarray, width: int, height: int) -> np.ndarray:
-    """RGB copy of an I420 composite through libswscale (for snapshots and tests)."""
+    """RGB copy of an I420 (BT.709) composite through libswscale (for snapshots and tests)."""
     import av
 
     frame = av.VideoFrame.from_ndarray(canvas, format="yuv420p")
-    return frame.to_ndarray(format="rgb24", width=width, height=height)
+    return frame.reformat(format="rgb24", width=width, height=height, src_colorspace="ITU709",
+                          dst_colorspace="ITU709").to_ndarray()
 
 
 class NullDisplay:
@@ -148,9 +152,10 @@ class HeadlessDisplay:
         self.screen = screen
 
     def present(self, canvas: np.ndarray) -> None:
-        copy = canvas.copy()
+        # a read-only canvas (the idle screen) never changes: keep it; the compositor's is reused
+        latest = canvas if not canvas.flags.writeable else canvas.copy()
         with self._lock:
-            self._latest = copy
+            self._latest = latest
             self.frames += 1
             self.generation += 1
 

@@ -1,6 +1,10 @@
 """Compositing in I420: surfaces scale each decoded frame once (libswscale, in the decode thread),
 the compositor copies tiles into one yuv420p canvas with numpy slices. No per-pixel Python.
 
+The canvas is BT.709, limited range (HD video's colour space; the window backend tells SDL so).
+Frames tagged BT.601, and untagged frames of SD size, are converted to it while they are scaled;
+untagged HD frames are taken as BT.709, as players do.
+
 Mechanism only: the compositor draws what the ``Layout`` says. Tiles keep the sender's aspect ratio
 (sample aspect ratio included) and are letterboxed in black.
 """
@@ -52,11 +56,26 @@ class I420:
 
     @classmethod
     def from_image(cls, image: Any) -> "I420":
-        """From a Pillow RGB image (even size), converted by libswscale."""
-        import av
+        """From a Pillow image of even size: BT.709 limited range, chroma averaged over 2x2.
 
-        frame = av.VideoFrame.from_image(image.convert("RGB")).reformat(format="yuv420p")
-        return cls.from_frame(frame, copy=True)
+        Done with numpy in strips of 64 rows (a few array operations each, only when the idle
+        screen or a label changes, with small temporaries), so an idle box never loads FFmpeg.
+        """
+        rgb = np.asarray(image.convert("RGB"))
+        h, w = rgb.shape[:2]
+        y = np.empty((h, w), np.uint8)
+        u = np.empty((h // 2, w // 2), np.uint8)
+        v = np.empty((h // 2, w // 2), np.uint8)
+        for top in range(0, h, 64):
+            strip = rgb[top:top + 64].astype(np.float32)
+            r, g, b = strip[..., 0], strip[..., 1], strip[..., 2]
+            y[top:top + 64] = _to_u8(16 + (46.559 * r + 156.629 * g + 15.812 * b) / 255)
+            quad = strip.reshape(strip.shape[0] // 2, 2, w // 2, 2, 3).mean(axis=(1, 3))
+            r, g, b = quad[..., 0], quad[..., 1], quad[..., 2]
+            rows = slice(top // 2, top // 2 + quad.shape[0])
+            u[rows] = _to_u8(128 + (-25.664 * r - 86.336 * g + 112.0 * b) / 255)
+            v[rows] = _to_u8(128 + (112.0 * r - 101.730 * g - 10.270 * b) / 255)
+        return cls(y, u, v)
 
     def to_canvas(self) -> np.ndarray:
         """One contiguous ``(h*3//2, w)`` array, the layout backends receive."""
@@ -66,6 +85,10 @@ class I420:
         canvas[h:h + h // 4].reshape(h // 2, w // 2)[:] = self.u
         canvas[h + h // 4:].reshape(h // 2, w // 2)[:] = self.v
         return canvas
+
+
+def _to_u8(values: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(values), 0, 255).astype(np.uint8)
 
 
 def _plane(plane: Any, width: int, height: int) -> np.ndarray:
@@ -105,10 +128,27 @@ class Scaled:
     frame: Any = attrs.field(repr=False)  # keeps the buffers the planes view
 
 
+#: FFmpeg's AVColorSpace values that mean BT.601 (BT470BG, SMPTE170M) and BT.709.
+_BT601, _BT709, _UNSPECIFIED = {5, 6}, 1, 2
+SD_MAX_HEIGHT = 576
+
+
+def source_colorspace(frame: Any) -> str:
+    """The matrix the frame's YUV was made with: its tag, else by size (SD = BT.601, HD = BT.709)."""
+    tag = int(frame.colorspace)
+    if tag in _BT601:
+        return "ITU601"
+    if tag == _BT709:
+        return "ITU709"
+    return "ITU601" if frame.height <= SD_MAX_HEIGHT else "ITU709"
+
+
 def scale_to(frame: Any, tile: Rect, sar: Fraction | None) -> Scaled:
+    """Scale (and convert to the canvas' BT.709 when needed) in one libswscale pass."""
     placement = fit(frame.width, frame.height, sar, tile)
     scaled = frame.reformat(width=placement.width, height=placement.height, format="yuv420p",
-                            interpolation="FAST_BILINEAR")
+                            src_colorspace=source_colorspace(frame), dst_colorspace="ITU709",
+                            interpolation="FAST_BILINEAR", threads=1)
     return Scaled(I420.from_frame(scaled), placement, scaled)
 
 

@@ -68,6 +68,9 @@ class SdlWindow:
         if sdl2.SDL_GetRendererInfo(self._renderer, ctypes.byref(info)) == 0:
             self.renderer_name = info.name.decode()
         sdl2.SDL_RenderSetLogicalSize(self._renderer, screen.width, screen.height)  # letterbox on odd screens
+        from sdl2.surface import SDL_YUV_CONVERSION_BT709
+
+        sdl2.SDL_SetYUVConversionMode(SDL_YUV_CONVERSION_BT709)  # the composite is BT.709, at any size
         self._texture = sdl2.SDL_CreateTexture(self._renderer, sdl2.SDL_PIXELFORMAT_IYUV,
                                                sdl2.SDL_TEXTUREACCESS_STREAMING, screen.width, screen.height)
         _check(bool(self._texture), "SDL_CreateTexture(IYUV)")

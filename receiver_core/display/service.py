@@ -218,7 +218,9 @@ class DisplayService:
             if snapshot_dir:
                 Path(snapshot_dir).mkdir(parents=True, exist_ok=True)
                 image.save(Path(snapshot_dir) / "idle.png")
-            return I420.from_image(image).to_canvas(), render_strip(overlays, self.fonts, self.screen)
+            canvas = I420.from_image(image).to_canvas()
+            canvas.setflags(write=False)  # shown as it is: backends may keep it without copying
+            return canvas, render_strip(overlays, self.fonts, self.screen)
 
         canvas, strip = await loop.run_in_executor(None, draw)
         with self._lock:
@@ -237,7 +239,7 @@ class DisplayService:
             self._opened.set()
             return
         self._opened.set()
-        compositor = Compositor(self.screen)
+        compositor: Compositor | None = None  # made with the first session: an idle box needs no canvas
         # compose as soon as a frame is ready, but not more often than ~fps: a lone 30 fps source
         # is shown at once, several sources are gathered into one composite
         min_gap = 0.8 / self.screen.fps
@@ -258,6 +260,7 @@ class DisplayService:
                 with self._lock:
                     layout, idle, idle_generation, strip = self.layout, self._idle, self._idle_generation, self._strip
                 if layout.tiles:
+                    compositor = compositor or Compositor(self.screen)
                     compositor.set_layout(layout)
                     shown = compositor.compose(dict(self.surfaces), self._labels, strip)
                     if shown or layout != shown_layout or strip is not shown_strip or not woke:
@@ -269,7 +272,8 @@ class DisplayService:
                                 surface.stats.record_shown(arrival, last_present)
                     shown_layout, shown_strip, shown_idle = layout, strip, -1
                 elif idle is not None and (idle_generation != shown_idle or not woke or shown_layout is not None):
-                    compositor.set_layout(Layout())
+                    if compositor is not None:
+                        compositor.set_layout(Layout())
                     self._present(idle)
                     last_present = time.monotonic()
                     shown_idle, shown_layout = idle_generation, None

@@ -16,6 +16,7 @@ import zxingcpp
 from PIL import Image
 
 from receiver_core import Overlay, OverlayKind, SessionRequest, hookimpl
+from receiver_core.display.backend import i420_to_rgb
 from receiver_core.testing import FakeNet
 
 pytestmark = pytest.mark.display
@@ -109,3 +110,9 @@ async def test_window_backend_under_sdl_offscreen(receiver_factory: Any, tmp_pat
         assert rgb is not None and rgb.shape == (720, 1280, 3)
         assert qr_texts(rgb) == [f"{JOIN}?meeting={rx.sessions.meeting.current}"]
         assert "7305" in ocr(rgb, tmp_path, digits=True)
+        # SDL converts the composite with BT.709 like libswscale does for snapshots: on the yellow
+        # PIN the two agree (with BT.601 they would differ by about 22 levels summed over R, G, B)
+        reference = i420_to_rgb(rx.display._idle, 1280, 720).astype(int)
+        yellow = (reference[..., 0] > 200) & (reference[..., 2] < 100)
+        assert yellow.sum() > 1000
+        assert np.abs(rgb.astype(int) - reference)[yellow].mean(axis=0).sum() < 15

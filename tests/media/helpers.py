@@ -54,6 +54,13 @@ def moving(width: int, height: int, count: int, seed: int = 0) -> Iterator[np.nd
         yield image
 
 
+def to_yuv(image: np.ndarray) -> av.VideoFrame:
+    """RGB -> yuv420p with the matrix a player assumes for an untagged stream of this size (BT.709
+    above 576 lines, BT.601 below), as a well-behaved sender would encode it."""
+    matrix = "ITU709" if image.shape[0] > 576 else "ITU601"
+    return av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p", dst_colorspace=matrix)
+
+
 def encode_video(codec: str, images: Iterable[np.ndarray], *, fps: int = 30, gop: int = 30,
                  sar: Fraction | None = None) -> list[EncodedFrame]:
     """Encode RGB images with PyAV (Annex B for H.264/H.265, in-band parameter sets)."""
@@ -72,7 +79,7 @@ def encode_video(codec: str, images: Iterable[np.ndarray], *, fps: int = 30, gop
                 ctx.sample_aspect_ratio = sar
             ctx.options = dict(options)
             ctx.open()
-        frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
+        frame = to_yuv(image)
         frame.pts = index
         out += [EncodedFrame(bytes(p), p.pts, p.is_keyframe) for p in ctx.encode(frame)]
     if ctx is not None:

@@ -19,7 +19,7 @@ from receiver_core.display.backend import i420_to_rgb
 from receiver_core.display.compositor import Compositor, Placement, Surface, fit
 from receiver_core.model import Layout, Rect, Screen, Tile
 
-from .helpers import assert_colour, region_rgb, solid
+from .helpers import assert_colour, region_rgb, solid, to_yuv
 
 SCREEN = Screen(1920, 1080)
 FULL = Rect(0, 0, 1920, 1080)
@@ -136,7 +136,7 @@ def test_layout_tiles_are_even_disjoint_and_cover_their_grid(mode: str, count: i
 
 
 def frame(width: int, height: int, rgb: tuple[int, int, int]) -> av.VideoFrame:
-    return av.VideoFrame.from_ndarray(solid(width, height, rgb), format="rgb24").reformat(format="yuv420p")
+    return to_yuv(solid(width, height, rgb))
 
 
 class Scene:
