@@ -63,7 +63,6 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
         from .app import Receiver
 
-        _return_big_buffers_to_the_os()
         receiver = Receiver.load(args.config)
         asyncio.run(receiver.run_until_signalled())
         return 0
@@ -78,24 +77,6 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "hash-password":
         return _hash_password()
     raise AssertionError(args.command)
-
-
-def _return_big_buffers_to_the_os() -> None:
-    """Make glibc serve allocations over 256 KiB with mmap, for good.
-
-    By default glibc raises that threshold after the first large free, so frame-sized buffers
-    (composites, scaled tiles, the idle screen) then come from the heap and their memory stays
-    with the process after a session ends: an idle box measured 115 MB instead of 84 MB. The
-    price is a page-fault burst per large buffer, about 1 % of a core for a 1080p30 stream.
-    """
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return  # not glibc: nothing to tune
-    m_mmap_threshold = -3
-    libc.mallopt(m_mmap_threshold, 256 * 1024)
 
 
 def _load(path: str | None) -> tuple[Any, Any]:

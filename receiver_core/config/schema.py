@@ -329,7 +329,8 @@ class DisplaySection:
     backend: str = setting("auto", "'auto', 'window', 'headless', 'null' or a plugin's backend.")
     width: int = setting(1920, "Output width in pixels.", min=320, max=7680)
     height: int = setting(1080, "Output height in pixels.", min=240, max=4320)
-    fps: int = setting(30, "Composite frames per second at most.", min=1, max=60)
+    fps: int = setting(60, "Composites per second at most (60: every frame of four 30 fps senders, or of one "
+                            "60 fps sender, is shown).", min=1, max=120)
     layout: str = setting("auto", "'auto' (1 full, 2 split, 3-4 quad), 'fullscreen', 'side-by-side' or 'quad'.",
                           choices=("auto", "fullscreen", "side-by-side", "quad"))
     labels: bool = setting(True, "Draw the sender name and protocol on each tile.")

@@ -145,6 +145,7 @@ class HeadlessDisplay:
         self.generation = 0
         self.screen: Screen | None = None
         self._latest: np.ndarray | None = None
+        self._spare: np.ndarray | None = None
         self._lock = threading.Lock()
         self.quality = receiver.config.display.jpeg_quality if receiver is not None else 80
 
@@ -152,19 +153,28 @@ class HeadlessDisplay:
         self.screen = screen
 
     def present(self, canvas: np.ndarray) -> None:
-        # a read-only canvas (the idle screen) never changes: keep it; the compositor's is reused
-        latest = canvas if not canvas.flags.writeable else canvas.copy()
+        # a read-only canvas (the idle screen) never changes: keep it; the compositor's is reused,
+        # so it is copied into the spare of two buffers (no allocation per frame)
+        if canvas.flags.writeable:
+            if self._spare is None or self._spare.shape != canvas.shape:
+                self._spare = np.empty_like(canvas)
+            np.copyto(self._spare, canvas)
+            latest = self._spare
+        else:
+            latest = canvas
         with self._lock:
-            self._latest = latest
+            previous, self._latest = self._latest, latest
             self.frames += 1
             self.generation += 1
+        self._spare = previous if previous is not None and previous.flags.writeable else None
 
     def close(self) -> None:
         return None
 
     def latest(self) -> np.ndarray | None:
+        """A copy of the latest composite (the buffer itself is reused by the next present)."""
         with self._lock:
-            return self._latest
+            return None if self._latest is None else self._latest.copy()
 
     def latest_rgb(self) -> np.ndarray | None:
         canvas = self.latest()

@@ -143,12 +143,17 @@ def source_colorspace(frame: Any) -> str:
     return "ITU601" if frame.height <= SD_MAX_HEIGHT else "ITU709"
 
 
-def scale_to(frame: Any, tile: Rect, sar: Fraction | None) -> Scaled:
-    """Scale (and convert to the canvas' BT.709 when needed) in one libswscale pass."""
+def scale_to(frame: Any, tile: Rect, sar: Fraction | None, reformatter: Any = None) -> Scaled:
+    """Scale (and convert to the canvas' BT.709 when needed) in one libswscale pass.
+
+    ``reformatter``: an ``av.video.reformatter.VideoReformatter`` kept by the caller, so the
+    SwsContext is reused from frame to frame (one per thread: it is not thread-safe).
+    """
     placement = fit(frame.width, frame.height, sar, tile)
-    scaled = frame.reformat(width=placement.width, height=placement.height, format="yuv420p",
-                            src_colorspace=source_colorspace(frame), dst_colorspace="ITU709",
-                            interpolation="FAST_BILINEAR", threads=1)
+    options = dict(width=placement.width, height=placement.height, format="yuv420p",
+                   src_colorspace=source_colorspace(frame), dst_colorspace="ITU709",
+                   interpolation="FAST_BILINEAR", threads=1)
+    scaled = reformatter.reformat(frame, **options) if reformatter is not None else frame.reformat(**options)
     return Scaled(I420.from_frame(scaled), placement, scaled)
 
 
@@ -166,10 +171,15 @@ class Surface:
         self._frame: Any = None
         self._sar: Fraction | None = None
         self._scaled: Scaled | None = None
+        self._reformatter: Any = None  # the decode thread's, reused frame after frame
 
     def put(self, frame: Any, arrival: float, decode_ms: float, sample_aspect_ratio: Any = None) -> None:
         tile = self.tile
-        scaled = scale_to(frame, tile, sample_aspect_ratio) if tile is not None else None
+        if self._reformatter is None:
+            from av.video.reformatter import VideoReformatter
+
+            self._reformatter = VideoReformatter()
+        scaled = scale_to(frame, tile, sample_aspect_ratio, self._reformatter) if tile is not None else None
         with self._lock:
             self._frame, self._sar, self._scaled = frame, sample_aspect_ratio, scaled
             self.arrival = arrival

@@ -23,6 +23,7 @@ from ..model import IdleState, Layout, Overlay, Screen
 from ..plugins import HookFailed
 from .backend import AudioBackendRegistry, DisplayBackendRegistry, HeadlessDisplay
 from .compositor import I420, Compositor, Surface
+from ..memory import release_unused
 from .idle import Fonts, render_idle, render_label, render_strip
 
 if TYPE_CHECKING:
@@ -228,6 +229,8 @@ class DisplayService:
             self._idle_generation += 1
             self._strip = (strip, self.screen.width - strip.width - 16, 16) if strip is not None else None
         self._wake.set()
+        if not self.surfaces:
+            release_unused()  # nothing plays: hand the drawing's (and past sessions') memory back
 
     # ------------------------------------------------------------------------------------ display thread
 

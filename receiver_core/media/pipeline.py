@@ -15,6 +15,7 @@ has passed.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import queue
 import threading
@@ -79,6 +80,7 @@ class Link:
         self._seen_keyframe = False
         self._unflagged = False  # the source never flags keyframes: waiting for one is pointless
         self._last_request = 0.0
+        self._arrivals: collections.OrderedDict[int, float] = collections.OrderedDict()  # pts -> arrival
         self._thread: threading.Thread | None = None
         self._pump: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -226,6 +228,10 @@ class Link:
                     self._unflagged = True
                     log.info("%s: the source flags no keyframes; decoding without waiting for them", self.name)
                 self._need_keyframe = False
+        if isinstance(item, MediaPacket) and item.pts is not None:
+            self._arrivals[item.pts] = arrival
+            while len(self._arrivals) > 64:
+                self._arrivals.popitem(last=False)
         decoder = self._decoder
         assert decoder is not None
         corrupt_before = decoder.corrupt
@@ -242,7 +248,10 @@ class Link:
             self.stats.decoded += 1
             if self.caps.kind == VIDEO:
                 self.stats.size = f"{frame.width}x{frame.height}"
-            self.sink.put(frame, arrival, decode_ms, sar)
+            # a decoder may hold frames back (B-frames, frame threads): time each frame from the
+            # arrival of its own packet, matched by pts, so that delay shows in the stats
+            frame_arrival = self._arrivals.pop(frame.pts, arrival) if frame.pts is not None else arrival
+            self.sink.put(frame, frame_arrival, decode_ms, sar)
 
     def _switch(self, caps: MediaCaps) -> bool:
         """The stream changed format mid-way: pick a decoder for the new caps."""

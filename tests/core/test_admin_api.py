@@ -45,7 +45,7 @@ async def test_status_reports_box_plugins_sessions_network(receiver_factory: Any
     assert (session["protocol"], session["peer"], session["state"]) == ("test", "192.0.2.5", "active")
     assert [i["name"] for i in status["network"]["interfaces"]] == ["lo", "eth0"]
     assert status["network"]["advertised_addresses"] == ["192.0.2.10"]
-    assert status["display"]["screen"] == {"width": 1920, "height": 1080, "fps": 30}
+    assert status["display"]["screen"] == {"width": 1920, "height": 1080, "fps": 60}
 
 
 async def test_moderation_from_loopback_without_password(receiver_factory: Any) -> None:
