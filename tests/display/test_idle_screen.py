@@ -43,27 +43,24 @@ def ocr(rgb: np.ndarray, tmp_path: Path) -> str:
 
 
 def read_pin(rgb: np.ndarray, tmp_path: Path) -> str:
-    """The big yellow number, read as a person reads a PIN: digit by digit.
+    """The big yellow number, read as a person reads a PIN: find it, then read digits.
 
-    The yellow pixels are cut into glyphs at the empty columns between them, and tesseract reads
-    each glyph as a one-word line of digits (reading the spaced-out number as one line misreads about
-    1 in 150; this way none of 270 random PINs was misread).
+    The crop around the yellow pixels is scaled to about 40-pixel digits, the size tesseract reads
+    best: none of 300 random PINs (1080p and 720p) was misread; at full size about 1 in 150 was.
     """
     yellow = (rgb[..., 0] > 200) & (rgb[..., 1] > 150) & (rgb[..., 1] < 235) & (rgb[..., 2] < 130)
     rows, cols = np.nonzero(yellow)
     assert rows.size > 500, "no PIN on screen"
-    top, bottom = rows.min(), rows.max() + 1
-    used = yellow[top:bottom].any(axis=0)
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], used.astype(np.int8), [0]])))
-    digits = ""
-    for index, (left, right) in enumerate(zip(edges[::2], edges[1::2])):
-        glyph = rgb[max(0, top - 30):bottom + 30, max(0, left - 30):right + 30]
-        path = tmp_path / f"digit{index}.png"
-        Image.fromarray(glyph).save(path)
-        digits += subprocess.run(["tesseract", str(path), "stdout", "--psm", "8", "-c",
-                                  "tessedit_char_whitelist=0123456789"], capture_output=True, text=True,
-                                 check=True).stdout.strip()
-    return digits
+    top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+    margin = (bottom - top) // 2
+    crop = Image.fromarray(rgb[max(0, top - margin):bottom + margin, max(0, left - margin):right + margin])
+    scale = 40 / (bottom - top)
+    crop = crop.resize((round(crop.width * scale), round(crop.height * scale)), Image.LANCZOS)
+    path = tmp_path / "pin.png"
+    crop.save(path)
+    text = subprocess.run(["tesseract", str(path), "stdout", "--psm", "7", "-c", "tessedit_char_whitelist=0123456789"],
+                          capture_output=True, text=True, check=True).stdout
+    return re.sub(r"\s+", "", text)
 
 
 def qr_texts(rgb: np.ndarray) -> list[str]:
