@@ -23,7 +23,7 @@ from ..model import IdleState, Layout, Overlay, Screen
 from ..plugins import HookFailed
 from .backend import AudioBackendRegistry, DisplayBackendRegistry, HeadlessDisplay
 from .compositor import I420, Compositor, Surface
-from ..memory import release_unused
+from ..memory import release_unused, streaming
 from .idle import Fonts, render_idle, render_label, render_strip
 
 if TYPE_CHECKING:
@@ -90,6 +90,7 @@ class DisplayService:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        streaming(False)  # the box starts idle
         self.audio.open()
         self._thread = threading.Thread(target=self._run, name="display", daemon=True)
         self._thread.start()
@@ -123,13 +124,16 @@ class DisplayService:
     def surface_for(self, session: Session) -> Surface:
         surface = self.surfaces.get(session.id)
         if surface is None:
+            if not self.surfaces:
+                streaming(True)  # frames will flow: let the allocator keep buffers for reuse
             surface = Surface(session.id, self._wake.set)
             self.surfaces[session.id] = surface
             self.relayout()
         return surface
 
     def forget(self, session: Session) -> None:
-        self.surfaces.pop(session.id, None)
+        if self.surfaces.pop(session.id, None) is not None and not self.surfaces:
+            streaming(False)  # the last video left: give its memory back
         self._labels.pop(session.id, None)
         self.relayout()
 
