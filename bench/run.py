@@ -1,7 +1,7 @@
 """The receiver's benchmark suite: one command, results in ``docs/PERFORMANCE.md``.
 
-    .venv/bin/python bench/run.py            # full run, ~8-10 minutes on 2 cores
-    .venv/bin/python bench/run.py --quick    # smoke run, ~2-3 minutes, shorter windows, fewer repeats
+    .venv-test/bin/python bench/run.py            # full run, ~8-10 minutes on 2 cores
+    .venv-test/bin/python bench/run.py --quick    # smoke run, ~2-3 minutes, shorter windows, fewer repeats
 
 Measures (see the generated document for the method of each):
 
@@ -354,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg["reps"] = args.reps
     if args.live_threads:
         cfg["live"] = [{"threads": int(x), "fps": 60} for x in args.live_threads.split(",")]
-    command = ".venv/bin/python bench/run.py" + ("" if argv is None and len(sys.argv) == 1 else
+    command = ".venv-test/bin/python bench/run.py" + ("" if argv is None and len(sys.argv) == 1 else
                                                  " " + " ".join(sys.argv[1:] if argv is None else argv))
     RESULTS.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()

@@ -1,7 +1,7 @@
 """One throughput run in its own process; prints one JSON line. ``run.py`` calls it, alternating with
 ``ffmpeg -f null``; it can be run by hand too::
 
-    .venv/bin/python bench/throughput.py --mode ours --threads 1 bench/results/streams/zerolatency-20s-*.ts
+    .venv-test/bin/python bench/throughput.py --mode ours --threads 1 bench/results/streams/zerolatency-20s-*.ts
 
 Modes:
 
