@@ -18,9 +18,18 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-
-from common import (FFMPEG, PYTHON, RESULTS, ROOT, Children, SystemCpu, free_port, log, minor_faults, proc_cpu,
-                    udp_rcvbuf_errors)
+from common import (
+    FFMPEG,
+    PYTHON,
+    RESULTS,
+    ROOT,
+    Children,
+    SystemCpu,
+    free_port,
+    minor_faults,
+    proc_cpu,
+    udp_rcvbuf_errors,
+)
 
 COUNTERS = ("received", "decoded", "dropped", "late", "corrupt", "shown", "keyframe_requests")
 TIMINGS = ("decode_ms", "delay_ms", "added_ms", "composite_ms")

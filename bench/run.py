@@ -22,7 +22,6 @@ import json
 import shutil
 import signal
 import statistics
-import subprocess
 import sys
 import time
 import traceback
@@ -39,7 +38,6 @@ from common import (  # noqa: E402
     PYTHON,
     RESULTS,
     ROOT,
-    ChildCpu,
     Children,
     SystemCpu,
     log,

@@ -64,12 +64,6 @@ class TaskSupervisor:
         if exc is not None:
             self._on_crash(owner, exc)
 
-    def owners(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for owner in self._tasks.values():
-            counts[owner] = counts.get(owner, 0) + 1
-        return counts
-
     async def cancel_owner(self, owner: str | None) -> None:
         """Cancel every task of ``owner`` (all tasks when ``None``) and wait for them."""
         tasks = [t for t, o in self._tasks.items() if owner is None or o == owner]

@@ -15,7 +15,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ import attrs
 
 from . import config as config_mod
 from ._version import __version__
-from .aio import TaskSupervisor
+from .aio import TaskSupervisor, await_me_maybe
 from .config import Config, build_config, plugin_settings, read_toml
 from .config.schema import SectionRegistry
 from .discovery.mdns import MdnsBackend, MdnsPublisher, ZeroconfBackend
@@ -113,7 +113,7 @@ class Receiver:
     # ------------------------------------------------------------------------------------ building
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> "Receiver":
+    def load(cls, path: str | os.PathLike[str] | None = None, **kwargs: Any) -> Receiver:
         """Read ``path`` (default ``/etc/montage-receiver/receiver.toml``, absent = defaults)."""
         raw, source = read_toml(path)
         loader_keys = ("environ", "builtins", "entry_points", "extra_plugins")
@@ -134,7 +134,7 @@ class Receiver:
         mdns: MdnsBackend | None = None,
         p2p: P2PBackend | None = None,
         net: NetSource | None = None,
-    ) -> AsyncIterator["Receiver"]:
+    ) -> AsyncIterator[Receiver]:
         """A started receiver for tests: no autoload, state in ``tmp_path``, status API on a free port,
         ``null`` display and audio unless ``config`` says otherwise. Fakes come from
         ``receiver_core.testing``."""
@@ -215,15 +215,13 @@ class Receiver:
             log.error("plugin %s: receiver_shutdown raised %s", name, describe_error(exc))
         for callback in reversed(self._unload.pop(name, [])):
             try:
-                result = callback()
-                if asyncio.iscoroutine(result) or isinstance(result, Awaitable):
-                    await result
+                await await_me_maybe(callback())
             except Exception as exc:
                 log.error("plugin %s: unload callback raised %s", name, describe_error(exc))
 
     # ------------------------------------------------------------------------------------ lifecycle
 
-    async def __aenter__(self) -> "Receiver":
+    async def __aenter__(self) -> Receiver:
         await self.start()
         return self
 
@@ -322,11 +320,11 @@ class Receiver:
             await self.media.stop()
         if self.display is not None:
             await self.display.stop()
-        for callback in self._unload.pop(CORE_OWNER, []):
-            with contextlib.suppress(Exception):
-                result = callback()
-                if asyncio.iscoroutine(result):
-                    await result
+        for callback in reversed(self._unload.pop(CORE_OWNER, [])):
+            try:
+                await await_me_maybe(callback())
+            except Exception as exc:
+                log.error("core unload callback raised %s", describe_error(exc))
         log.info("receiver stopped")
 
     async def run_until_signalled(self) -> None:

@@ -95,7 +95,7 @@ class NetSnapshot:
     def get(self, name: str) -> NetInterface | None:
         return next((i for i in self.interfaces if i.name == name), None)
 
-    def with_roles(self, roles: "set[str] | frozenset[str] | tuple[str, ...]") -> tuple[NetInterface, ...]:
+    def with_roles(self, roles: set[str] | frozenset[str] | tuple[str, ...]) -> tuple[NetInterface, ...]:
         """Interfaces that are up, carry an address and have one of ``roles``."""
         return tuple(i for i in self.interfaces if i.up and i.addresses and i.role in roles)
 
@@ -191,10 +191,11 @@ class ListenerSpec:
 class SessionRequest:
     """A sender asks to present.
 
-    ``protocol`` is the requesting plugin's name (its sessions end if it fails). ``client_id`` is a stable identity where the protocol has one (AirPlay pairing key, P2P device
-    address, browser token); bans use it, else the address. ``pin`` is what the sender typed, if
-    the protocol carries it; ``pin_verified`` is set by protocols that check the box PIN themselves
-    (e.g. SRP pairing) after reporting the attempt through ``receiver.sessions.pin``.
+    ``protocol`` is the requesting plugin's name (its sessions end if it fails). ``client_id`` is a
+    stable identity where the protocol has one (AirPlay pairing key, P2P device address, browser
+    token); bans use it, else the address. ``pin`` is what the sender typed, if the protocol carries
+    it; ``pin_verified`` is set by protocols that check the box PIN themselves (e.g. SRP pairing)
+    after reporting the attempt through ``receiver.sessions.pin``.
     """
 
     protocol: str
@@ -227,15 +228,15 @@ class AuthDecision:
     approval: bool = False
 
     @classmethod
-    def allow(cls) -> "AuthDecision":
+    def allow(cls) -> AuthDecision:
         return cls(AuthVerdict.ALLOW)
 
     @classmethod
-    def deny(cls, reason: str) -> "AuthDecision":
+    def deny(cls, reason: str) -> AuthDecision:
         return cls(AuthVerdict.DENY, reason=reason)
 
     @classmethod
-    def challenge(cls, *, pin: bool = False, approval: bool = False) -> "AuthDecision":
+    def challenge(cls, *, pin: bool = False, approval: bool = False) -> AuthDecision:
         if not (pin or approval):
             return cls.allow()
         return cls(AuthVerdict.CHALLENGE, pin=pin, approval=approval)
@@ -257,19 +258,19 @@ class Admission:
     reason: str = ""
 
     @classmethod
-    def start(cls) -> "Admission":
+    def start(cls) -> Admission:
         return cls(AdmissionVerdict.START)
 
     @classmethod
-    def queue(cls) -> "Admission":
+    def queue(cls) -> Admission:
         return cls(AdmissionVerdict.QUEUE)
 
     @classmethod
-    def preempt(cls, *victims: str) -> "Admission":
+    def preempt(cls, *victims: str) -> Admission:
         return cls(AdmissionVerdict.PREEMPT, victims=victims)
 
     @classmethod
-    def reject(cls, reason: str) -> "Admission":
+    def reject(cls, reason: str) -> Admission:
         return cls(AdmissionVerdict.REJECT, reason=reason)
 
 

@@ -26,8 +26,9 @@ import pluggy
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-from ._version import __version__ as CORE_VERSION
 from . import hookspecs
+from ._version import __version__ as CORE_VERSION
+from .aio import await_me_maybe
 from .errors import ConfigError, PluginError
 from .model import PluginManifest
 
@@ -381,9 +382,7 @@ class ReceiverPluginManager(pluggy.PluginManager):
                 continue
             token = current_plugin.set(impl.plugin_name)
             try:
-                value = impl.function(**_kwargs(impl, kwargs))
-                if inspect.isawaitable(value):
-                    value = await value
+                value = await await_me_maybe(impl.function(**_kwargs(impl, kwargs)))
             except Exception as exc:
                 if only is None:
                     self.mark_failed(impl.plugin_name, exc, hook=hook_name)

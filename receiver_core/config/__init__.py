@@ -64,7 +64,7 @@ class Config:
     plugin: Mapping[str, Any] = attrs.field(factory=dict)
     source: str | None = None
 
-    def evolve_section(self, section_name: str, /, **changes: Any) -> "Config":
+    def evolve_section(self, section_name: str, /, **changes: Any) -> Config:
         """A copy with keys of one core section changed (validated like the file)."""
         section = getattr(self, section_name)
         data = unstructure(section, redact=False)

@@ -19,8 +19,8 @@ import attrs
 import numpy as np
 
 from ..errors import ConfigError
-from ..registry import NamedRegistry
 from ..model import Screen
+from ..registry import NamedRegistry
 
 if TYPE_CHECKING:
     from ..app import Receiver
@@ -61,7 +61,7 @@ class DisplayBackend(Protocol):
 @attrs.frozen
 class BackendSpec:
     name: str
-    factory: Callable[["Receiver"], Any] = attrs.field(eq=False, repr=False)
+    factory: Callable[[Receiver], Any] = attrs.field(eq=False, repr=False)
     available: Callable[[], bool] = attrs.field(default=lambda: True, eq=False, repr=False)
     description: str = ""
     owner: str | None = None
@@ -76,7 +76,7 @@ class BackendRegistry(NamedRegistry[BackendSpec]):
         self.what = f"{kind} backend"
         self.auto_order = auto_order
 
-    def add(self, name: str, factory: Callable[["Receiver"], Any], *, available: Callable[[], bool] = lambda: True,
+    def add(self, name: str, factory: Callable[[Receiver], Any], *, available: Callable[[], bool] = lambda: True,
             description: str = "") -> None:
         """Register a backend; a name already taken is refused (``PluginError`` naming both owners)."""
         self._add(name, lambda owner: BackendSpec(name, factory, available, description, owner))
@@ -118,7 +118,7 @@ class NullDisplay:
 
     name = "null"
 
-    def __init__(self, receiver: "Receiver | None" = None) -> None:
+    def __init__(self, receiver: Receiver | None = None) -> None:
         self.frames = 0
         self.screen: Screen | None = None
 
@@ -140,7 +140,7 @@ class HeadlessDisplay:
 
     name = "headless"
 
-    def __init__(self, receiver: "Receiver | None" = None) -> None:
+    def __init__(self, receiver: Receiver | None = None) -> None:
         self.frames = 0
         self.generation = 0
         self.screen: Screen | None = None

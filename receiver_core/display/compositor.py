@@ -45,7 +45,7 @@ class I420:
         return int(self.y.shape[0])
 
     @classmethod
-    def from_frame(cls, frame: Any, copy: bool = False) -> "I420":
+    def from_frame(cls, frame: Any, copy: bool = False) -> I420:
         """Views on (or copies of) the planes of a yuv420p ``av.VideoFrame``."""
         w, h = frame.width, frame.height
         planes = (_plane(frame.planes[0], w, h), _plane(frame.planes[1], w // 2, h // 2),
@@ -55,7 +55,7 @@ class I420:
         return cls(*planes)
 
     @classmethod
-    def from_image(cls, image: Any) -> "I420":
+    def from_image(cls, image: Any) -> I420:
         """From a Pillow image of even size: BT.709 limited range, chroma averaged over 2x2.
 
         Done with numpy in strips of 64 rows (a few array operations each, only when the idle

@@ -6,7 +6,6 @@ per video frame; the result is converted once to I420 for the compositor.
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -29,15 +28,17 @@ class Fonts:
     def __init__(self, directories: Sequence[str] = FONT_DIRS) -> None:
         self.regular = _find(directories, "DejaVuSans.ttf")
         self.bold = _find(directories, "DejaVuSans-Bold.ttf") or self.regular
+        self._loaded: dict[tuple[int, bool], Any] = {}
 
-    @functools.lru_cache(maxsize=64)
     def get(self, size: int, bold: bool = False) -> Any:
+        """The font at ``size`` pixels (loaded once per size and weight)."""
         from PIL import ImageFont
 
-        path = self.bold if bold else self.regular
-        if path:
-            return ImageFont.truetype(path, size)
-        return ImageFont.load_default(size)
+        key = (size, bold)
+        if key not in self._loaded:
+            path = self.bold if bold else self.regular
+            self._loaded[key] = ImageFont.truetype(path, size) if path else ImageFont.load_default(size)
+        return self._loaded[key]
 
     @property
     def real(self) -> bool:

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..media.audio import AudioOutput
+from ..memory import release_unused, streaming
 from ..model import IdleState, Layout, Overlay, Screen
 from ..plugins import HookFailed
 from .backend import AudioBackendRegistry, DisplayBackendRegistry, HeadlessDisplay
 from .compositor import I420, Compositor, Surface
-from ..memory import release_unused, streaming
 from .idle import Fonts, render_idle, render_label, render_strip
 
 if TYPE_CHECKING:

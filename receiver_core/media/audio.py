@@ -98,7 +98,7 @@ class WavAudio:
 class AudioSink:
     """The ``FrameSink`` of one session's audio link."""
 
-    def __init__(self, output: "AudioOutput", session: "Session") -> None:
+    def __init__(self, output: AudioOutput, session: Session) -> None:
         self._output = output
         self.session = session
         self.stats = StreamStats("audio")
@@ -141,7 +141,7 @@ class AudioOutput:
     def close(self) -> None:
         self.backend.close()
 
-    def sink_for(self, session: "Session") -> AudioSink:
+    def sink_for(self, session: Session) -> AudioSink:
         return AudioSink(self, session)
 
     def set_focus(self, session_id: str | None) -> None:

@@ -50,11 +50,11 @@ class MediaCaps:
     params: tuple[tuple[str, Any], ...] = attrs.field(default=(), converter=_params)
 
     @classmethod
-    def video(cls, codec: str, **params: Any) -> "MediaCaps":
+    def video(cls, codec: str, **params: Any) -> MediaCaps:
         return cls(VIDEO, codec, params)
 
     @classmethod
-    def audio(cls, codec: str, **params: Any) -> "MediaCaps":
+    def audio(cls, codec: str, **params: Any) -> MediaCaps:
         return cls(AUDIO, codec, params)
 
     def get(self, key: str, default: Any = None) -> Any:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import MediaError
 from ..plugins import HookFailed
-from .caps import AUDIO, VIDEO, MediaCaps, MediaSource
+from .caps import VIDEO, MediaCaps, MediaSource
 from .decoders import DecoderOptions, DecoderRegistry, DecoderSpec
 from .pipeline import Link
 from .stats import StreamStats
@@ -33,7 +33,7 @@ AUDIO_QUEUE, AUDIO_MAX_LATE = 100, 0.5
 class SessionMedia:
     """The links of one session (at most one video and one audio)."""
 
-    def __init__(self, engine: "MediaEngine", session: "Session") -> None:
+    def __init__(self, engine: MediaEngine, session: Session) -> None:
         self._engine = engine
         self.session = session
         self.links: list[Link] = []
@@ -81,7 +81,7 @@ class MediaEngine:
             return answer[1] if answer else None
         return self.registry.select(caps, override)
 
-    async def attach(self, session: "Session", source: MediaSource) -> Link:
+    async def attach(self, session: Session, source: MediaSource) -> Link:
         """Link a source of ``session``; raises ``UnsupportedMedia`` at once if nothing can decode it."""
         if session.media is None:
             session.media = SessionMedia(self, session)
@@ -105,7 +105,7 @@ class MediaEngine:
         log.info("session %s: %s decoded by %s", session.id, source.caps.describe(), link.spec.name)
         return link
 
-    def detached(self, session: "Session") -> None:
+    def detached(self, session: Session) -> None:
         self._visible.pop(session.id, None)
         self._receiver.display.forget(session)
 

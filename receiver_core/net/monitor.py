@@ -12,7 +12,6 @@ import asyncio
 import fnmatch
 import logging
 import os
-import socket
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
@@ -173,7 +172,7 @@ class NetlinkMonitor:
     async def _refresh(self) -> None:
         try:
             new = await self.dump()
-        except (OSError, socket.error) as exc:
+        except OSError as exc:
             log.error("netlink dump failed: %s", exc)
             return
         change = diff_snapshots(self.snapshot, new)

@@ -213,7 +213,7 @@ class SessionManager:
         self.changed.emit("approval")
         try:
             approved = await asyncio.wait_for(session._approval, self.config.approval_timeout_seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise SessionRejected("no moderator approved the request in time") from None
         if not approved:
             raise SessionRejected("a moderator declined the request")

@@ -60,11 +60,6 @@ class FailureLimiter:
     def success(self, key: str) -> None:
         self._by_key.pop(key, None)
 
-    def prune(self) -> None:
-        now = self._clock()
-        for key in [k for k, e in self._by_key.items() if e.locked_until and e.locked_until <= now]:
-            del self._by_key[key]
-
 
 class PinGate:
     """Holds the current PIN and checks attempts.

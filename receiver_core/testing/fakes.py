@@ -87,7 +87,7 @@ class FakeNet:
         self.stopped = False
 
     @classmethod
-    def single(cls, name: str, address: str, *, role: str = "wired", prefix: int = 24) -> "FakeNet":
+    def single(cls, name: str, address: str, *, role: str = "wired", prefix: int = 24) -> FakeNet:
         lo = NetInterface(1, "lo", "loopback", True, "00:00:00:00:00:00", "", ("127.0.0.1/8",))
         eth = NetInterface(2, name, role, True, "02:00:00:00:00:01", "veth", (f"{address}/{prefix}",))
         return cls([lo, eth])

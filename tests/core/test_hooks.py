@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import aiohttp
+import attrs
 import pytest
 from aiohttp import web
 
@@ -34,8 +35,6 @@ from receiver_core.errors import ConfigError, PluginError
 from receiver_core.media.caps import MediaCaps
 from receiver_core.media.decoders import RANK_MARGINAL, DecoderSpec, PassthroughDecoder
 from receiver_core.testing import FakeNet, FakeP2P
-
-import attrs
 
 
 def request(peer: str = "192.0.2.20", name: str = "Alice", **kw: Any) -> SessionRequest:

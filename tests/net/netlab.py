@@ -209,7 +209,7 @@ class Netns:
         self._procs.append(proc)
         return proc
 
-    def veth(self, name: str, peer: "Netns", peer_name: str) -> None:
+    def veth(self, name: str, peer: Netns, peer_name: str) -> None:
         """A veth pair ``name`` (here) <-> ``peer_name`` (in ``peer``, which may be this namespace), both up."""
         where = [] if peer is self else ["netns", peer.name]
         self.ip("link", "add", name, "type", "veth", "peer", "name", peer_name, *where)

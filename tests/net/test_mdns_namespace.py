@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from netlab import HELPERS, PYTHON, RECEIVER, Netns, Proc, run, tcp_exchange
 
 pytestmark = pytest.mark.netns
@@ -95,7 +94,7 @@ def resolved(instance: str, addresses: list[str] | None = None) -> Any:
     return pred
 
 
-def wait_startup_announcements(lab: "MdnsLab") -> None:
+def wait_startup_announcements(lab: MdnsLab) -> None:
     """The first resolution comes with the first of the three start-up announcements; wait for the
     other two, so that they cannot be taken for a reaction to what the test does next."""
     deadline = time.monotonic() + 5

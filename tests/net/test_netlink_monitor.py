@@ -13,7 +13,6 @@ import time
 from typing import Any
 
 import pytest
-
 from netlab import HELPERS, PYTHON, RECEIVER, Netns
 
 pytestmark = pytest.mark.netns

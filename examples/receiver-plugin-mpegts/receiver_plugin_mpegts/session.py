@@ -7,7 +7,15 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from receiver_core import AuthFailed, MediaCaps, MediaPacket, QueueSource, SessionRejected, SessionRequest, UnsupportedMedia
+from receiver_core import (
+    AuthFailed,
+    MediaCaps,
+    MediaPacket,
+    QueueSource,
+    SessionRejected,
+    SessionRequest,
+    UnsupportedMedia,
+)
 
 from .demux import ByteFeed, Demuxer
 from .wire import SequenceTracker, TsPayload
@@ -23,7 +31,7 @@ log = logging.getLogger(__name__)
 class Sender:
     """Also the session's ``SessionHandler``: ``stop()`` is how the core ends it (kick, preempt, shutdown)."""
 
-    def __init__(self, service: "MpegTsService", address: tuple[str, int]) -> None:
+    def __init__(self, service: MpegTsService, address: tuple[str, int]) -> None:
         self.service = service
         self.address = address
         cfg = service.config
@@ -136,7 +144,7 @@ class Sender:
                 await self._finish("the sender stopped")
                 return
 
-    def _end(self, reason: str) -> "_Ended":
+    def _end(self, reason: str) -> _Ended:
         asyncio.ensure_future(self._finish(reason))
         return _Ended(reason)
 

@@ -29,8 +29,7 @@ import sys
 import time
 from typing import Any
 
-from zeroconf import (DNSAddress, DNSIncoming, DNSPointer, DNSService, DNSText, IPVersion, ServiceStateChange,
-                      Zeroconf)
+from zeroconf import DNSAddress, DNSIncoming, DNSPointer, DNSService, DNSText, IPVersion, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 MDNS_GROUP = "224.0.0.251"
