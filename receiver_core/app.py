@@ -265,13 +265,11 @@ class Receiver:
         log.info("receiver %r started (plugins: %s)", self.name, ", ".join(self.plugins.active_names()))
 
     async def _start_plugin(self, name: str, attempt: int = 0) -> None:
-        impls = [i for i in self.plugins._impls("receiver_startup") if i.plugin_name == name]
         record = self.plugins.records[name]
         if not record.active:
             return
         try:
-            if impls:
-                await self.plugins.acall_each("receiver_startup", only=name, receiver=self)
+            await self.plugins.acall_each("receiver_startup", only=name, receiver=self)
         except NotReady as exc:
             delay = min(30.0, 2.0 ** attempt)
             record.error = f"not ready: {describe_error(exc)} (retry in {delay:.0f} s)"

@@ -43,12 +43,10 @@ class ListenerManager:
         """Bind every plugin's listeners (or only one plugin's, after a delayed start)."""
         plugins = self._receiver.plugins
         if only is None:
-            answers = plugins.call_each("receiver_listeners", receiver=self._receiver)
+            answers = plugins.call_each("receiver_listeners", running_only=True, receiver=self._receiver)
         else:
             answers = plugins.call_plugin("receiver_listeners", only, receiver=self._receiver)
         for plugin, specs in answers:
-            if plugin not in plugins.running_names():
-                continue
             if not isinstance(specs, (list, tuple)) or not all(isinstance(s, ListenerSpec) for s in specs):
                 plugins.mark_failed(plugin, "must return a list of ListenerSpec", hook="receiver_listeners")
                 continue

@@ -291,10 +291,6 @@ class ReceiverPluginManager(pluggy.PluginManager):
     def active_names(self) -> list[str]:
         return [name for name, rec in self.records.items() if rec.active]
 
-    def running_names(self) -> set[str]:
-        """Plugins whose startup succeeded: only these are advertised and get sockets."""
-        return {name for name, rec in self.records.items() if rec.state is PluginState.RUNNING}
-
     def hooks_of(self, name: str) -> list[str]:
         plugin = self.get_plugin(name)
         if plugin is None:
@@ -354,14 +350,18 @@ class ReceiverPluginManager(pluggy.PluginManager):
         hook_log.debug("%s <- %s: %r", hook_name, impl.plugin_name, value)
         return True, value
 
-    def call_each(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+    def call_each(self, hook_name: str, *, running_only: bool = False, **kwargs: Any) -> list[tuple[str, Any]]:
         """Call every implementation, isolating failures; returns ``(plugin, result)`` pairs.
 
         Synchronous hooks only: an awaitable result marks the plugin failed (the hook is sync).
+        ``running_only`` skips plugins whose startup has not succeeded (discovery and sockets
+        are for started plugins only).
         """
         results = []
         for impl in self._impls(hook_name):
             if not self._callable(impl):
+                continue
+            if running_only and getattr(self.records.get(impl.plugin_name), "state", None) is not PluginState.RUNNING:
                 continue
             ok, value = self._call_impl(hook_name, impl, kwargs)
             if ok and inspect.isawaitable(value):

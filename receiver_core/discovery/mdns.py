@@ -185,10 +185,9 @@ class MdnsPublisher:
         for interface in snapshot.with_roles(roles):
             if not interface.ipv4:
                 continue
-            for plugin, ads in self._receiver.plugins.call_each("receiver_mdns_services", receiver=self._receiver,
-                                                                interface=interface):
-                if plugin not in self._receiver.plugins.running_names():
-                    continue  # only started plugins are advertised; failed ones are withdrawn
+            # only started plugins are advertised; failed ones are withdrawn
+            for plugin, ads in self._receiver.plugins.call_each("receiver_mdns_services", running_only=True,
+                                                                receiver=self._receiver, interface=interface):
                 if not isinstance(ads, (list, tuple)) or not all(isinstance(a, ServiceAdvertisement) for a in ads):
                     self._receiver.plugins.mark_failed(plugin, "must return a list of ServiceAdvertisement",
                                                        hook="receiver_mdns_services")

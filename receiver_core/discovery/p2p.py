@@ -74,9 +74,7 @@ class P2POwner:
     def collect(self) -> tuple[bytes, P2PDeviceConfig]:
         plugins = self._receiver.plugins
         contributions = []
-        for plugin, subs in plugins.call_each("receiver_wfd_subelements", receiver=self._receiver):
-            if plugin not in plugins.running_names():
-                continue
+        for plugin, subs in plugins.call_each("receiver_wfd_subelements", running_only=True, receiver=self._receiver):
             if not isinstance(subs, (list, tuple)) or not all(isinstance(s, WfdSubelement) for s in subs):
                 plugins.mark_failed(plugin, "must return a list of WfdSubelement", hook="receiver_wfd_subelements")
                 continue

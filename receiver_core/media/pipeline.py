@@ -123,11 +123,17 @@ class Link:
     def resync(self) -> None:
         """Drop what is queued and restart at the next keyframe (after loss or when shown again)."""
         self.stats.dropped += self._flush()
-        if self._waits_for_keyframes():
-            if not self._need_keyframe:
-                self._waiting_since = time.monotonic()
-            self._need_keyframe = True
+        if self._wait_for_keyframe():
             self.request_keyframe()
+
+    def _wait_for_keyframe(self) -> bool:
+        """Skip inter frames until the next keyframe (if this stream waits for them); True if it does."""
+        if not self._waits_for_keyframes():
+            return False
+        if not self._need_keyframe:
+            self._need_keyframe = True
+            self._waiting_since = time.monotonic()
+        return True
 
     def request_keyframe(self) -> None:
         now = time.monotonic()
@@ -166,9 +172,7 @@ class Link:
                 self.stats.received += 1
                 if not self.gate():
                     self.stats.dropped += 1
-                    if self._waits_for_keyframes() and not self._need_keyframe:
-                        self._need_keyframe = True
-                        self._waiting_since = time.monotonic()
+                    self._wait_for_keyframe()
                     continue
                 if isinstance(item, MediaPacket) and item.discontinuity:
                     self.resync()
