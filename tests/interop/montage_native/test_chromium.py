@@ -9,9 +9,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from receiver_plugins.montage_native.ice import browser_ice_servers
 
 from .chromium import chromium, join, page_state
 from .conftest import PIN
+from .coturn import coturn
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -66,3 +68,80 @@ async def test_wrong_pin_is_refused_with_a_message(native_box: Callable[..., Any
 async def _error(page: Any) -> dict[str, Any] | None:
     state = await page_state(page)
     return state if state.get("error") else None
+
+
+async def test_kick_closes_the_peer_connection_and_block_refuses_rejoin(native_box: Callable[..., Any]) -> None:
+    async with native_box() as box, chromium() as browser:
+        page = await browser.new_page()
+        await join(page, box.url(), box.meeting_id, PIN, "Kicked")
+        await wait_for(lambda: [s for s in box.video_stats() if s.decoded > 0], 15, "a decoded frame")
+        client = next(iter(box.web.clients))
+        peer = client.peer
+        session = box.rx.sessions.all()[0]
+        await box.rx.sessions.block(session.id, "test", 300)
+        assert peer.closed and peer.pc.connectionState == "closed"  # at once, not after a timeout
+        state = await wait_for(lambda: _phase(page, "ended"), 10, "the page to say it was removed")
+        assert state["notice"] == "removed"
+        assert "removed" in state["message"]
+        assert state["connection"] != "connected" or await page.evaluate("() => pc === null")
+        # same browser (same stored client token) tries again: refused as blocked
+        await join(page, box.url(), box.meeting_id, PIN, "Kicked")
+        state = await wait_for(lambda: _error(page), 15, "the page's error")
+        assert state["error"] == "blocked"
+        assert not box.rx.sessions.all()
+
+
+async def test_four_pages_share_at_once_in_four_quadrants(native_box: Callable[..., Any]) -> None:
+    async with native_box() as box, chromium() as browser:
+        pages = [await browser.new_page() for _ in range(4)]
+        for n, page in enumerate(pages):
+            await join(page, box.url(), box.meeting_id, PIN, f"Guest {n + 1}")
+        await wait_for(lambda: len([s for s in box.video_stats() if s.decoded > 0]) == 4, 30, "four decoded streams")
+        stats = box.video_stats()
+        counts = [s.decoded for s in stats]
+        await asyncio.sleep(4.0)
+        fps = [(s.decoded - c) / 4.0 for s, c in zip(stats, counts)]
+        print("fps per page:", fps)
+        screen = box.rx.display.screen
+        quadrants = set()
+        for surface in box.rx.display.surfaces.values():
+            tile = surface.tile
+            assert tile is not None
+            centre = (tile.x + tile.width / 2, tile.y + tile.height / 2)
+            quadrants.add((centre[0] > screen.width / 2, centre[1] > screen.height / 2))
+            assert tile.width <= screen.width / 2 and tile.height <= screen.height / 2
+        assert len(quadrants) == 4
+        # four 720p30 Chromium encoders and the box share 2 cores: every page must still flow
+        assert min(fps) >= 20, fps
+
+
+async def _phase(page: Any, phase: str) -> dict[str, Any] | None:
+    state = await page_state(page)
+    return state if state.get("phase") == phase else None
+
+
+SELECTED_PAIR = """async () => {
+  const report = await pc.getStats();
+  let pair = null;
+  report.forEach((s) => { if (s.type === 'transport' && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId); });
+  if (!pair) return null;
+  const local = report.get(pair.localCandidateId);
+  return {localType: local.candidateType, relayProtocol: local.relayProtocol || null};
+}"""
+
+
+async def test_relay_only_browser_through_coturn(native_box: Callable[..., Any], tmp_path: Any) -> None:
+    secret = "interop-turn-secret"
+    with coturn(tmp_path, secret) as port:
+        ice = browser_ice_servers([], [f"turn:127.0.0.1:{port}?transport=udp"], secret, "test", time.time())
+        async with native_box(ice=ice) as box, chromium() as browser:
+            page = await browser.new_page()
+            await join(page, box.url("quality=720&policy=relay"), box.meeting_id, PIN, "Relayed")
+            stats = (await wait_for(lambda: [s for s in box.video_stats() if s.decoded > 0], 20, "a decoded frame"))[0]
+            start_count, start = stats.decoded, time.monotonic()
+            await asyncio.sleep(3.0)
+            fps = (stats.decoded - start_count) / (time.monotonic() - start)
+            pair = await page.evaluate(SELECTED_PAIR)
+            print("relay:", pair, f"{fps:.1f} fps")
+            assert pair == {"localType": "relay", "relayProtocol": "udp"}
+            assert fps >= 25, f"{fps:.1f} fps"
