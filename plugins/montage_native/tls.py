@@ -72,6 +72,25 @@ def server_context(cert: Path, key: Path) -> ssl.SSLContext:
     return context
 
 
+class _Holding(asyncio.Protocol):
+    """Collects what TLS delivers between the handshake and the hand-over to the real protocol."""
+
+    def __init__(self) -> None:
+        self.data: list[bytes] = []
+        self.eof = False
+        self.lost: tuple[Exception | None] | None = None
+
+    def data_received(self, data: bytes) -> None:
+        self.data.append(data)
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = (exc,)
+
+
 class _TlsAcceptor(asyncio.Protocol):
     """Holds a fresh connection paused, upgrades it to TLS, then hands it to the real protocol."""
 
@@ -87,17 +106,26 @@ class _TlsAcceptor(asyncio.Protocol):
         self._task = asyncio.get_running_loop().create_task(self._upgrade(transport))
 
     async def _upgrade(self, transport: Any) -> None:
-        protocol = self._factory()
+        holding = _Holding()
         try:
             tls = await asyncio.get_running_loop().start_tls(
-                transport, protocol, self._context, server_side=True, ssl_handshake_timeout=self._timeout)
+                transport, holding, self._context, server_side=True, ssl_handshake_timeout=self._timeout)
         except (OSError, ssl.SSLError, ConnectionError, TimeoutError):
             transport.abort()
             return
         if tls is None:
             transport.abort()
             return
+        # hand over synchronously: nothing can arrive between these lines
+        protocol: Any = self._factory()
+        tls.set_protocol(protocol)
         protocol.connection_made(tls)
+        for chunk in holding.data:
+            protocol.data_received(chunk)
+        if holding.eof:
+            protocol.eof_received()
+        if holding.lost is not None:
+            protocol.connection_lost(holding.lost[0])
 
     def data_received(self, data: bytes) -> None:  # pragma: no cover - reading is paused
         pass

@@ -249,6 +249,8 @@ class Client:
 
     def stop(self, reason: str) -> Any:
         """The core ends this session (kick, block, box stopping): tell the page, close at once."""
+        if self._stopped:
+            return None  # we are the ones ending it
         return self._stop_from_core(reason)
 
     async def _stop_from_core(self, reason: str) -> None:
