@@ -11,6 +11,7 @@ from typing import Any
 import attrs
 import pytest
 from aiohttp import web
+from receiver_plugins.montage_native import receive_path
 from receiver_plugins.montage_native.aiortc_patches import host_addresses
 from receiver_plugins.montage_native.peer import PeerOptions
 from receiver_plugins.montage_native.tls import ensure_certificate, server_context, tls_wrapped
@@ -76,6 +77,7 @@ def native_box(receiver_factory: Callable[..., Any], tmp_path: Path) -> Callable
     async def factory(session: dict[str, Any] | None = None, ice: list[dict[str, Any]] | None = None,
                       options: PeerOptions = PeerOptions()) -> AsyncIterator[Box]:
         host_addresses(lambda: ["127.0.0.1"])
+        receive_path.install()
         config = {"session": {"pin_mode": "fixed", "pin": PIN, **(session or {})}}
         try:
             async with receiver_factory(config=config) as rx:
@@ -97,5 +99,6 @@ def native_box(receiver_factory: Callable[..., Any], tmp_path: Path) -> Callable
                         task.cancel()
         finally:
             host_addresses(None)
+            receive_path.uninstall()
 
     return factory

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from receiver_plugins.montage_native.ice import browser_ice_servers
+from receiver_plugins.montage_native.receive_path import MarkerJitterBuffer
 
 from .chromium import chromium, join, page_state
 from .conftest import PIN
@@ -49,6 +50,10 @@ async def test_chromium_shares_720p_at_25fps(native_box: Callable[..., Any]) -> 
         assert stats.size.startswith("1280x720"), stats.size
         assert first_frame < 5.0, f"first frame after {first_frame:.2f} s"
         assert fps >= 25, f"{fps:.1f} fps"
+        # frames left aiortc through the patched receive path, completed on Chrome's marker bit
+        peer = next(iter(box.web.clients)).peer
+        buffers = [t.receiver._RTCRtpReceiver__jitter_buffer for t in peer.pc.getTransceivers()]
+        assert any(isinstance(b, MarkerJitterBuffer) and b.marker_frames > 0 for b in buffers)
         # the page's stop button ends the session in the core
         await page.click("#stop")
         await wait_for(lambda: not box.rx.sessions.all(), 10, "the session to end")
