@@ -291,13 +291,14 @@ def _rejection_code(reason: str) -> ErrorCode:
     return ErrorCode.REJECTED
 
 
-def redirect_app(https_port: int) -> web.Application:
+def redirect_app(https_port: int | Callable[[], int]) -> web.Application:
     """The plain-HTTP port: every request is redirected to the HTTPS join page."""
 
     async def redirect(request: web.Request) -> web.Response:
         host = (request.host or "localhost").rsplit(":", 1)[0] if not request.host.startswith("[") \
             else request.host.split("]")[0] + "]"
-        port = "" if https_port == 443 else f":{https_port}"
+        number = https_port() if callable(https_port) else https_port
+        port = "" if number == 443 else f":{number}"
         raise web.HTTPPermanentRedirect(f"https://{host}{port}{request.rel_url.path_qs}")
 
     app = web.Application()

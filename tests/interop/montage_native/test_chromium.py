@@ -150,3 +150,26 @@ async def test_relay_only_browser_through_coturn(native_box: Callable[..., Any],
             print("relay:", pair, f"{fps:.1f} fps")
             assert pair == {"localType": "relay", "relayProtocol": "udp"}
             assert fps >= 25, f"{fps:.1f} fps"
+
+
+async def test_screen_with_camera_and_microphone(native_box: Callable[..., Any]) -> None:
+    """The microphone becomes the session's audio; the camera track is received and drained (the core
+    takes one video stream per session, so no picture-in-picture inset yet)."""
+    async with native_box() as box, chromium() as browser:
+        page = await browser.new_page()
+        await page.goto(box.url())
+        await page.check("#camera")
+        await page.check("#mic")
+        await page.fill("#meeting", box.meeting_id)
+        await page.fill("#pin", PIN)
+        await page.click("#share")
+        await wait_for(lambda: [s for s in box.video_stats() if s.decoded > 0], 15, "a decoded frame")
+        session = box.rx.sessions.all()[0]
+        audio = await wait_for(lambda: session.media.link("audio"), 10, "an audio link")
+        start_count, start = audio.stats.decoded, time.monotonic()
+        await asyncio.sleep(2.0)
+        rate = (audio.stats.decoded - start_count) / (time.monotonic() - start)
+        peer = next(iter(box.web.clients)).peer
+        assert "opus" not in audio.stats.caps and audio.stats.caps.startswith("audio/raw")
+        assert rate >= 40, f"{rate:.1f} audio frames/s (Opus: 50/s)"
+        assert peer.ignored_tracks == 1 and peer.frames["video"] > 0
