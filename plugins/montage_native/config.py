@@ -1,6 +1,6 @@
 import attrs
 
-from receiver_core.config.schema import SettingError, setting
+from receiver_core import SettingError, setting
 
 
 def _check_urls(schemes: tuple[str, ...]):
