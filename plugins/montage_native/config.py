@@ -16,11 +16,13 @@ def _check_urls(schemes: tuple[str, ...]):
 class NativeConfig:
     port: int = setting(8443, "HTTPS port of the join page and signalling (443 when the admin sets it).",
                         min=0, max=65535)
-    http_port: int = setting(8080, "Plain-HTTP port that only redirects to the HTTPS page (0 = off).",
-                             min=0, max=65535)
+    http_redirect: bool = setting(True, "Also listen on plain HTTP (http_port), only to redirect to HTTPS.")
+    http_port: int = setting(8080, "Plain-HTTP port that only redirects to the HTTPS page.", min=0, max=65535)
     cert_file: str = setting("", "PEM certificate chain for the join page (empty = self-signed, made on "
                                  "first run in the plugin's state directory).")
     key_file: str = setting("", "PEM private key matching cert_file.")
+    ice_addresses: tuple[str, ...] = setting((), "Addresses the box offers ICE host candidates on (empty = the "
+                                                 "addresses it advertises on).")
     stun_urls: tuple[str, ...] = setting((), "STUN servers handed to browsers (e.g. stun:stun.example.org:3478).",
                                          check=_check_urls(("stun:", "stuns:")))
     turn_urls: tuple[str, ...] = setting((), "TURN servers handed to browsers, e.g. turn:relay.example.org:3478"

@@ -143,6 +143,9 @@ class Peer:
                 source.push(frame)
         except MediaStreamError:
             pass
+        except Exception as exc:  # the core refused the stream (UnsupportedMedia...): drop this peer
+            log.warning("%s: %s stream failed: %s", self.name, track.kind, exc)
+            self._spawn(self._leave(f"{track.kind} stream failed"))
         finally:
             if source is not None:
                 source.end()
@@ -153,7 +156,8 @@ class Peer:
             receiver = transceiver.receiver
             if receiver.track is track:
                 for source in receiver.getSynchronizationSources():
-                    await receiver._send_rtcp_pli(source.source)
+                    with contextlib.suppress(ConnectionError, OSError):  # transport already closed
+                        await receiver._send_rtcp_pli(source.source)
 
     # ------------------------------------------------------------------------------ departure
 

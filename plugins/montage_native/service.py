@@ -65,7 +65,7 @@ class NativeService:
         self.web = NativeWeb(self.host, peer_options(self.cfg))
         self._runner = web.AppRunner(self.web.app, handle_signals=False, access_log=None)
         await self._runner.setup()
-        if self.cfg.http_port:
+        if self.cfg.http_redirect:
             self._redirect = web.AppRunner(redirect_app(lambda: self.https_port() or self.cfg.port),
                                            handle_signals=False, access_log=None)
             await self._redirect.setup()

@@ -195,7 +195,7 @@ class Client:
         self.name = join.name
         request = SessionRequest(protocol=PROTOCOL, peer_address=self.address, display_name=join.name,
                                  client_id=join.client_token, pin=join.pin, meeting_id=join.meeting_id)
-        admission = self.web.host.spawn(self.web.host.request(request, self))
+        admission = self.web.host.spawn(self._request(request))
         done, _ = await asyncio.wait({admission}, timeout=1.0)
         if not done:
             await self.send(Moderation(Notice.WAITING_APPROVAL, "waiting for the box to let you in"))
@@ -204,6 +204,13 @@ class Client:
             return
         await self._admitted(admission, join)
 
+    async def _request(self, request: SessionRequest) -> tuple[Any, Exception | None]:
+        """The core's answer as a value: a refused join is not a crash of the plugin's task."""
+        try:
+            return await self.web.host.request(request, self), None
+        except (AuthFailed, SessionRejected) as exc:
+            return None, exc
+
     async def _await_admission(self, admission: asyncio.Task[Any], join: Join) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait({admission})
@@ -211,8 +218,10 @@ class Client:
             await self._admitted(admission, join)
 
     async def _admitted(self, admission: asyncio.Task[Any], join: Join) -> None:
+        session, refusal = admission.result()
         try:
-            session = admission.result()
+            if refusal is not None:
+                raise refusal
         except PinRequired:
             await self.refuse(Error(ErrorCode.PIN_REQUIRED, "enter the PIN shown on the screen"))
             return

@@ -1,57 +1,30 @@
-"""A real box (core sessions, PIN, media pipeline) serving the native join page over TLS on loopback."""
+"""A real box running the montage_native plugin (through its entry point) on loopback: the core binds
+the HTTPS port, checks PIN and meeting ID, decodes and composites what Chromium sends."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
-from aiohttp import web
-from receiver_plugins.montage_native import receive_path
-from receiver_plugins.montage_native.aiortc_patches import host_addresses
-from receiver_plugins.montage_native.peer import PeerOptions
-from receiver_plugins.montage_native.tls import ensure_certificate, server_context, tls_wrapped
+from receiver_plugins.montage_native import NativePlugin
 from receiver_plugins.montage_native.web import NativeWeb
 
 PIN = "4826"
 
 
-class ReceiverHost:
-    """Pre-"Plugin API 1.0" adapter from a test ``Receiver`` to what ``NativeWeb`` needs."""
-
-    def __init__(self, rx: Any, ice: list[dict[str, Any]]) -> None:
-        self.rx = rx
-        self.ice = ice
-        self.tasks: set[asyncio.Task[Any]] = set()
-
-    async def request(self, request: Any, handler: Any) -> Any:
-        return await self.rx.sessions.request(request, handler)
-
-    async def end(self, session: Any, reason: str) -> None:
-        await self.rx.sessions.end(session, reason, notify=False)
-
-    async def attach(self, session: Any, source: Any) -> Any:
-        return await self.rx.media.attach(session, source)
-
-    def ice_servers(self, client_id: str) -> list[dict[str, Any]]:
-        return list(self.ice)
-
-    def spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-        return task
-
-
 @attrs.define
 class Box:
     rx: Any
-    web: NativeWeb
+    plugin: NativePlugin
     port: int
+
+    @property
+    def web(self) -> NativeWeb:
+        assert self.plugin.service is not None and self.plugin.service.web is not None
+        return self.plugin.service.web
 
     @property
     def meeting_id(self) -> str:
@@ -70,35 +43,19 @@ class Box:
 
 
 @pytest.fixture
-def native_box(receiver_factory: Callable[..., Any], tmp_path: Path) -> Callable[..., Any]:
-    """``async with native_box(session={...}, ice=[...]) as box``."""
+def native_box(receiver_factory: Callable[..., Any]) -> Callable[..., Any]:
+    """``async with native_box(session={...}, **plugin_settings) as box``."""
 
     @contextlib.asynccontextmanager
-    async def factory(session: dict[str, Any] | None = None, ice: list[dict[str, Any]] | None = None,
-                      options: PeerOptions = PeerOptions()) -> AsyncIterator[Box]:
-        host_addresses(lambda: ["127.0.0.1"])
-        receive_path.install()
-        config = {"session": {"pin_mode": "fixed", "pin": PIN, **(session or {})}}
-        try:
-            async with receiver_factory(config=config) as rx:
-                host = ReceiverHost(rx, ice or [])
-                native = NativeWeb(host, options)
-                runner = web.AppRunner(native.app, handle_signals=False)
-                await runner.setup()
-                cert, key = ensure_certificate(tmp_path / "tls", "box.test")
-                loop = asyncio.get_running_loop()
-                server = await loop.create_server(tls_wrapped(runner.server, server_context(cert, key)),
-                                                  "127.0.0.1", 0)
-                try:
-                    yield Box(rx, native, server.sockets[0].getsockname()[1])
-                finally:
-                    await native.close()
-                    server.close()
-                    await runner.cleanup()
-                    for task in list(host.tasks):
-                        task.cancel()
-        finally:
-            host_addresses(None)
-            receive_path.uninstall()
+    async def factory(session: dict[str, Any] | None = None, **plugin: Any) -> AsyncIterator[Box]:
+        settings = {"port": 0, "http_port": 0, "ice_addresses": ["127.0.0.1"], **plugin}
+        config = {"session": {"pin_mode": "fixed", "pin": PIN, **(session or {})},
+                  "plugin": {"montage_native": settings}}
+        async with receiver_factory(installed=["montage_native"], config=config) as rx:
+            record = rx.plugins.records["montage_native"]
+            assert record.state.value == "running", record.error
+            port = rx.listeners.port("montage_native", "https")
+            assert port
+            yield Box(rx, rx.plugins.get_plugin("montage_native"), port)
 
     return factory
