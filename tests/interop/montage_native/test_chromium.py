@@ -79,6 +79,15 @@ async def test_kick_closes_the_peer_connection_and_block_refuses_rejoin(native_b
         page = await browser.new_page()
         await join(page, box.url(), box.meeting_id, PIN, "Kicked")
         await wait_for(lambda: [s for s in box.video_stats() if s.decoded > 0], 15, "a decoded frame")
+        # kick: removed now, the page says so, and may come back
+        peer = next(iter(box.web.clients)).peer
+        await box.rx.sessions.kick(box.rx.sessions.all()[0].id, "test")
+        assert peer.closed and peer.pc.connectionState == "closed"
+        state = await wait_for(lambda: _phase(page, "ended"), 10, "the page to say it was removed")
+        assert state["notice"] == "removed"
+        await join(page, box.url(), box.meeting_id, PIN, "Kicked")
+        await wait_for(lambda: [s for s in box.video_stats() if s.decoded > 0], 15, "a decoded frame after rejoining")
+        # block: removed now and refused when it comes back
         client = next(iter(box.web.clients))
         peer = client.peer
         session = box.rx.sessions.all()[0]
