@@ -94,7 +94,19 @@ class MarkerJitterBuffer(JitterBuffer):
         return False
 
     def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
-        packets: list[Any] = []
+        while True:
+            end = self._complete_frame_end()
+            if end is None:
+                return None
+            packets = [self._packets[(self._origin + i) % self._capacity] for i in range(end)]
+            self.remove(end)
+            data = b"".join(p._data for p in packets)
+            if data:
+                return JitterFrame(data=data, timestamp=packets[0].timestamp)
+            # padding-only packets (Chrome's bandwidth probes after a frame's marker): not a frame
+
+    def _complete_frame_end(self) -> int | None:
+        """Number of packets from the origin that form a complete frame, or ``None``."""
         timestamp = None
         for count in range(self._capacity):
             packet = self._packets[(self._origin + count) % self._capacity]
@@ -104,13 +116,10 @@ class MarkerJitterBuffer(JitterBuffer):
             if timestamp is None:
                 timestamp = packet.timestamp
             elif packet.timestamp != timestamp:  # marker lost: the timestamp change completes the frame
-                self.remove(count)
-                return JitterFrame(data=b"".join(p._data for p in packets), timestamp=timestamp)
-            packets.append(packet)
+                return count
             if packet.marker:
                 self.marker_frames += 1
-                self.remove(count + 1)
-                return JitterFrame(data=b"".join(p._data for p in packets), timestamp=timestamp)
+                return count + 1
         self._scan_end = self._capacity
         return None
 

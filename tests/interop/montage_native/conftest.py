@@ -4,7 +4,7 @@ the HTTPS port, checks PIN and meeting ID, decodes and composites what Chromium 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import attrs
@@ -12,7 +12,16 @@ import pytest
 from receiver_plugins.montage_native import NativePlugin
 from receiver_plugins.montage_native.web import NativeWeb
 
+from .netns import private_network
+
 PIN = "4826"
+
+
+@pytest.fixture(autouse=True)
+def isolated_network() -> Iterator[str]:
+    """Every test here runs in a fresh network namespace holding only ``lo`` (box, Chromium, coturn)."""
+    with private_network() as name:
+        yield name
 
 
 @attrs.define

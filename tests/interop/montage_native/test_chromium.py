@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import subprocess
 import time
 from collections.abc import Callable
 from typing import Any
@@ -31,7 +32,10 @@ async def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> A
         await asyncio.sleep(0.05)
 
 
-async def test_chromium_shares_720p_at_25fps(native_box: Callable[..., Any]) -> None:
+async def test_chromium_shares_720p_at_25fps(native_box: Callable[..., Any], isolated_network: str) -> None:
+    # the test thread really is in its own namespace: only lo
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
+    assert [line.split(":")[1].strip() for line in links.splitlines()] == ["lo"]
     async with native_box() as box, chromium() as browser:
         page = await browser.new_page()
         await join(page, box.url(), box.meeting_id, PIN, "Chromium")
@@ -109,7 +113,11 @@ async def test_four_pages_share_at_once_in_four_quadrants(native_box: Callable[.
         pages = [await browser.new_page() for _ in range(4)]
         for n, page in enumerate(pages):
             await join(page, box.url(), box.meeting_id, PIN, f"Guest {n + 1}")
-        await wait_for(lambda: len([s for s in box.video_stats() if s.decoded > 0]) == 4, 30, "four decoded streams")
+        try:
+            await wait_for(lambda: len([s for s in box.video_stats() if s.decoded > 0]) == 4, 30, "four decoded streams")
+        except AssertionError:
+            print("box:", box.web.status(), "pages:", [await page_state(p) for p in pages])
+            raise
         stats = box.video_stats()
         counts = [s.decoded for s in stats]
         await asyncio.sleep(4.0)

@@ -106,3 +106,12 @@ def test_install_refuses_a_changed_aiortc(monkeypatch: pytest.MonkeyPatch) -> No
     with pytest.raises(PatchMismatch):
         receive_path.install()
     assert not receive_path.installed()
+
+
+def test_padding_after_a_marked_frame_is_not_a_frame() -> None:
+    buffer = MarkerJitterBuffer(128)
+    assert buffer.add(rtp(0, 0, marker=True))[1].data == b"[0]"
+    padding = rtp(1, 0)
+    padding._data = b""  # Chrome's padding-only probe: same timestamp, no payload
+    assert buffer.add(padding)[1] is None
+    assert buffer.add(rtp(2, 3000, marker=True))[1].data == b"[2]"
