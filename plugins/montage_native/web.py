@@ -132,6 +132,7 @@ class Client:
         self.name = ""
         self._stopped = False
         self._admission: asyncio.Task[None] | None = None
+        self._request_task: asyncio.Task[Any] | None = None
 
     # ------------------------------------------------------------------------------ I/O loop
 
@@ -195,7 +196,7 @@ class Client:
         self.name = join.name
         request = SessionRequest(protocol=PROTOCOL, peer_address=self.address, display_name=join.name,
                                  client_id=join.client_token, pin=join.pin, meeting_id=join.meeting_id)
-        admission = self.web.host.spawn(self._request(request))
+        admission = self._request_task = self.web.host.spawn(self._request(request))
         done, _ = await asyncio.wait({admission}, timeout=1.0)
         if not done:
             await self.send(Moderation(Notice.WAITING_APPROVAL, "waiting for the box to let you in"))
@@ -210,6 +211,8 @@ class Client:
             return await self.web.host.request(request, self), None
         except (AuthFailed, SessionRejected) as exc:
             return None, exc
+        except asyncio.CancelledError:  # the page left while the core was deciding
+            return None, SessionRejected("the sender left")
 
     async def _await_admission(self, admission: asyncio.Task[Any], join: Join) -> None:
         with contextlib.suppress(asyncio.CancelledError):
@@ -273,8 +276,9 @@ class Client:
             return
         self._stopped = True
         self.conversation.close()
-        if self._admission is not None and not self._admission.done():
-            self._admission.cancel()
+        for task in (self._admission, self._request_task):  # a page that leaves while waiting for approval
+            if task is not None and not task.done():
+                task.cancel()
         if self.peer is not None:
             await self.peer.close()
         session, self.session = self.session, None

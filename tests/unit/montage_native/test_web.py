@@ -188,3 +188,45 @@ async def test_oversized_message_closes_the_socket(web_box: Any) -> None:
         assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
         assert ws.close_code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
         assert not native.clients or all(c.conversation.phase.value == "closed" for c in native.clients)
+
+
+async def _find_waiting(rx: Any) -> Any:
+    for _ in range(200):
+        waiting = [s for s in rx.sessions.all() if s.state.value == "awaiting-approval"]
+        if waiting:
+            return waiting[0]
+        await asyncio.sleep(0.02)
+    raise AssertionError("no session waiting for approval")
+
+
+async def test_waiting_for_approval_then_approved(web_box: Any) -> None:
+    async with web_box(approval=True) as (rx, _native, client):
+        ws = await client.ws_connect("/ws")
+        await ws.send_str(json.dumps(join(rx.sessions.meeting.current)))
+        notice = json.loads((await asyncio.wait_for(ws.receive(), 10)).data)
+        assert notice["type"] == "moderation" and notice["notice"] == "waiting-approval"
+        rx.sessions.approve((await _find_waiting(rx)).id, "test")
+        joined = json.loads((await asyncio.wait_for(ws.receive(), 10)).data)
+        assert joined["type"] == "joined" and joined["state"] == "active"
+        await ws.close()
+
+
+async def test_denied_and_left_while_waiting(web_box: Any) -> None:
+    async with web_box(approval=True) as (rx, _native, client):
+        ws = await client.ws_connect("/ws")
+        await ws.send_str(json.dumps(join(rx.sessions.meeting.current)))
+        await asyncio.wait_for(ws.receive(), 10)  # waiting-approval
+        rx.sessions.deny((await _find_waiting(rx)).id, "test")
+        error = json.loads((await asyncio.wait_for(ws.receive(), 10)).data)
+        assert error["type"] == "error" and error["code"] == "rejected" and "declined" in error["message"]
+        # a page that goes away while waiting leaves no session behind
+        ws = await client.ws_connect("/ws")
+        await ws.send_str(json.dumps(join(rx.sessions.meeting.current, token="another-token-2")))
+        await asyncio.wait_for(ws.receive(), 10)
+        await _find_waiting(rx)
+        await ws.close()
+        for _ in range(200):
+            if not rx.sessions.all():
+                break
+            await asyncio.sleep(0.02)
+        assert not rx.sessions.all()
