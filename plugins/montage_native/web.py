@@ -75,9 +75,10 @@ def _security_headers(response: web.StreamResponse) -> None:
 class NativeWeb:
     """The aiohttp application and the live clients."""
 
-    def __init__(self, host: Host, options: PeerOptions, *, join_timeout: float = 15.0,
+    def __init__(self, host: Host, options: PeerOptions, *, join_timeout: float = 15.0, max_clients: int = 32,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.host = host
+        self.max_clients = max_clients
         self.options = options
         self.join_timeout = join_timeout
         self.clock = clock
@@ -98,7 +99,10 @@ class NativeWeb:
         _security_headers(response)
         return response
 
-    async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
+    async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        if len(self.clients) >= self.max_clients:
+            self.counters["refused"] += 1
+            return web.Response(status=503, text="too many browsers connected")
         ws = web.WebSocketResponse(max_msg_size=LIMITS.message, heartbeat=10.0)
         _security_headers(ws)
         await ws.prepare(request)

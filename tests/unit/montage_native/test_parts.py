@@ -115,3 +115,18 @@ def test_patch_layer_pins_aiortc_and_applies(monkeypatch) -> None:
     monkeypatch.setattr(aiortc_patches.aiortc, "__version__", "9.9.9")
     with pytest.raises(aiortc_patches.PatchMismatch):
         aiortc_patches.check_versions()
+
+
+async def test_tls_handshake_that_never_starts_is_dropped(tmp_path) -> None:
+    cert, key = ensure_certificate(tmp_path, "box.test")
+    made = []
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(tls_wrapped(lambda: made.append(1) or asyncio.Protocol(),
+                                                  server_context(cert, key), 0.5), "127.0.0.1", 0)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
+    start = loop.time()
+    assert await asyncio.wait_for(reader.read(100), 10) == b""  # closed by the box, silent client
+    assert loop.time() - start < 5 and not made
+    writer.close()
+    server.close()
+    await server.wait_closed()

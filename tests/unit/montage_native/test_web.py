@@ -230,3 +230,14 @@ async def test_denied_and_left_while_waiting(web_box: Any) -> None:
                 break
             await asyncio.sleep(0.02)
         assert not rx.sessions.all()
+
+
+async def test_websocket_count_is_bounded(web_box: Any) -> None:
+    async with web_box() as (_rx, native, client):
+        native.max_clients = 2
+        first, second = await client.ws_connect("/ws"), await client.ws_connect("/ws")
+        with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+            await client.ws_connect("/ws")
+        assert info.value.status == 503
+        await first.close()
+        await second.close()
