@@ -28,11 +28,11 @@ from .config import Config, build_config, plugin_settings, read_toml
 from .config.schema import SectionRegistry
 from .discovery.mdns import MdnsBackend, MdnsPublisher, ZeroconfBackend
 from .discovery.p2p import NullP2P, P2PBackend, P2POwner
-from .errors import ConfigError, NotReady, PluginError
+from .errors import ConfigError, HookFailed, NotReady, PluginError, describe_error
 from .listeners import ListenerManager
 from .model import NetChange, NetSnapshot
 from .net.monitor import NetlinkMonitor, NetSource
-from .plugins import BUILTINS, BuiltinPlugin, HookFailed, PluginState, ReceiverPluginManager, describe_error
+from .plugins import BUILTINS, BuiltinPlugin, PluginState, ReceiverPluginManager
 from .session.manager import SessionManager
 
 if TYPE_CHECKING:
@@ -236,7 +236,7 @@ class Receiver:
         self.media = MediaEngine(self)
         self.display = DisplayService(self)
         await self.display.start()
-        self.media.start()
+        self.media.start(self.display)
         for name in [n for n in self.plugins.active_names()]:
             await self._start_plugin(name)
         await self.listeners.bind_all()

@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 
-def _tuple(value: Any) -> tuple:
+def _tuple(value: Any) -> tuple[Any, ...]:
     return tuple(value)
 
 

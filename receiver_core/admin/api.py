@@ -246,7 +246,9 @@ class AdminServer:
     async def post_name(self, request: web.Request) -> web.Response:
         body = await _json_object(request)
         name = body.get("name")
-        problem = check_box_name(name) if isinstance(name, str) else "must be a string"
+        if not isinstance(name, str):
+            return _error(400, "name must be a string")
+        problem = check_box_name(name)
         if problem:
             return _error(400, f"name {problem}")
         await self._receiver.rename(name)
