@@ -64,6 +64,7 @@ class DemuxCounters:
     scrambled: int = 0             # TS or PES scrambling: cannot be decoded
     invalid_packets: int = 0       # reserved adaptation_field_control, adaptation field too long
     continuity_errors: int = 0     # a gap in a PID's continuity counter: packets were lost
+    sync_damage: int = 0           # PES being collected when the byte stream lost sync (dropped)
     duplicates: int = 0            # a repeated packet (same continuity counter), skipped
     psi_errors: int = 0            # PAT/PMT sections with a bad CRC or layout, or cut short
     pes_errors: int = 0            # PES headers that do not parse, PES shorter than announced
@@ -142,6 +143,8 @@ class TsDemuxer:
                 flags = p[5]
                 discontinuity = bool(flags & 0x80)
                 stuffed = length > self._adaptation_used(p, flags, length)
+            else:
+                stuffed = True  # an empty adaptation field is one byte of stuffing
             offset = 5 + length
         if not afc & 1:
             return  # adaptation field only: no payload, the continuity counter does not move
@@ -167,6 +170,16 @@ class TsDemuxer:
             self._pat.feed(payload, unit_start)
         elif self._pmt_assembler is not None:
             self._pmt_assembler.feed(payload, unit_start)
+
+    def sync_lost(self) -> None:
+        """The byte stream lost sync: whatever is being collected may hold bytes of another packet."""
+        self.counters.sync_damage += sum(1 for track in self.tracks.values() if track.active)
+        for pid, track in self._pids.items():
+            self._lost(pid, track)
+        self._pat.reset()
+        if self._pmt_assembler is not None:
+            self._pmt_assembler.reset()
+        self._cc.clear()  # the next packet of each PID starts a new count
 
     @staticmethod
     def _adaptation_used(p: bytes, flags: int, length: int) -> int:

@@ -161,9 +161,11 @@ class DatagramUnwrapper:
 class TsSync:
     """A byte stream cut into TS packets; keeps at most one partial packet (or a short search window).
 
-    ``sync_losses`` counts packets that did not start with 0x47 once in sync; ``bytes_skipped``
-    counts every byte that was not part of a delivered packet (garbage, or what lay between a
-    loss of sync and the next confirmed sync).
+    ``feed`` returns the packets in order, with an empty ``bytes`` where sync was lost: the packet
+    before it may hold the junction of good and bad bytes, so the demuxer treats what it is
+    collecting as damaged. ``sync_losses`` counts those places; ``bytes_skipped`` counts every
+    byte that was not part of a delivered packet (garbage, or what lay between a loss of sync and
+    the next confirmed sync).
     """
 
     def __init__(self) -> None:
@@ -198,6 +200,7 @@ class TsSync:
                     break
                 self.synced = False
                 self.sync_losses += 1
+                packets.append(b"")
             start = self._find_sync(buf, pos, size)
             if start is None:  # keep only what may still begin a run of sync bytes
                 keep = max(pos, size - (SYNC_CONFIRMATIONS - 1) * TS_PACKET_SIZE)
@@ -210,7 +213,7 @@ class TsSync:
             pos = start
             self.synced = True
         del buf[:pos]
-        self.packets += len(packets)
+        self.packets += sum(1 for packet in packets if packet)
         return packets
 
     @staticmethod

@@ -54,9 +54,12 @@ class TsReceiver:
             if self.sequence.update(rtp.sequence):
                 self.sync.drop_partial()
         events: list[Event] = []
-        packet = self.demux.packet
+        demux = self.demux
         for ts in self.sync.feed(payload):
-            packet(ts, arrival, events)
+            if ts:
+                demux.packet(ts, arrival, events)
+            else:
+                demux.sync_lost()
         return events
 
     def status(self) -> dict[str, Any]:
