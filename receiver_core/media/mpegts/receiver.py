@@ -32,6 +32,7 @@ class TsReceiver:
         self.datagrams = 0
         self.bytes = 0
         self.bad_datagrams = 0
+        self.unaligned_datagrams = 0  # raw datagrams that are not whole TS packets (fine: shows the split case)
         self.last_error: str | None = None
         self.ssrc: int | None = None
 
@@ -49,6 +50,8 @@ class TsReceiver:
             self.bad_datagrams += 1
             self.last_error = str(exc)
             return []
+        if rtp is None and (len(payload) % 188 or payload[0] != 0x47):
+            self.unaligned_datagrams += 1
         if rtp is not None:
             self.ssrc = rtp.ssrc
             if self.sequence.update(rtp.sequence):
@@ -69,6 +72,7 @@ class TsReceiver:
             "datagrams": self.datagrams,
             "bytes": self.bytes,
             "bad_datagrams": self.bad_datagrams,
+            "unaligned_datagrams": self.unaligned_datagrams,
             "rtp_lost": self.sequence.lost,
             "rtp_late": self.sequence.late,
             "synced": self.sync.synced,
