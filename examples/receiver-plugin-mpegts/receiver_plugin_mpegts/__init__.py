@@ -6,9 +6,9 @@ Push to the box with, for example::
     ffmpeg -re -i talk.mp4 -c:v libx264 -tune zerolatency -g 30 -c:a aac -f rtp_mpegts rtp://BOX:5004
 
 Any datagram size works (raw TS is treated as a byte stream), and RTP is recognised by itself.
-The hooks below only delegate: ``transport`` sorts datagrams by sender, ``demux`` runs the core's
-sans-I/O MPEG-TS receiver (``receiver_core.media.mpegts``) on them, ``session`` turns each sender
-into a core session. Decoding, compositing, PIN, moderation and status all come from the core.
+The hooks below only delegate: ``transport`` sorts datagrams by sender, ``session`` feeds them to
+the core's sans-I/O MPEG-TS receiver (``receiver_core.media.mpegts.TsSources``) and turns each
+sender into a core session. Decoding, compositing, PIN, moderation and status all come from the core.
 """
 
 from __future__ import annotations

@@ -9,9 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from receiver_core import AuthFailed, QueueSource, SessionRejected, SessionRequest, UnsupportedMedia
 from receiver_core.media.caps import VIDEO
-from receiver_core.media.mpegts import ProgramChanged
-
-from .demux import Demux
+from receiver_core.media.mpegts import ProgramChanged, TsSources
 
 if TYPE_CHECKING:
     from .transport import MpegTsService
@@ -31,7 +29,7 @@ class Sender:
     def __init__(self, service: MpegTsService, address: tuple[str, int]) -> None:
         self.service = service
         self.address = address
-        self.demux = Demux(self._program, self._source)
+        self.demux = TsSources(on_program=self._program, on_source=self._source)
         self.last_data = time.monotonic()
         self.session: Any = None
         self.closed = False

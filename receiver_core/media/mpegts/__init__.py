@@ -1,7 +1,13 @@
 """MPEG-TS over UDP/RTP, sans-I/O: datagrams in, access units with their ``MediaCaps`` out.
 
 Shared by every plugin that receives a transport stream (the MPEG-TS example plugin, the
-Miracast sink). Typical use, one ``TsReceiver`` per sender, fed from ``datagram_received``::
+Miracast sink). Most plugins want ``TsSources`` (one per sender): it feeds a ``TsReceiver`` and
+pushes each access unit into a ``QueueSource`` per kind, ready for ``media.attach``::
+
+    sources = TsSources(on_source=attach_later, on_keyframe_request=send_idr_request)
+    sources.feed(datagram, time.monotonic())   # in datagram_received
+
+The layer below, one ``TsReceiver`` per sender, fed from ``datagram_received``::
 
     rx = TsReceiver()
     for event in rx.feed(datagram, time.monotonic()):
@@ -30,8 +36,11 @@ from .framing import (
 )
 from .psi import EsInfo
 from .receiver import TsReceiver
+from .sources import QUEUE_SIZES, TsSources
 
 __all__ = [
+    "TsSources",
+    "QUEUE_SIZES",
     "TsReceiver",
     "AccessUnit",
     "ProgramChanged",

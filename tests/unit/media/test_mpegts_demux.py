@@ -248,3 +248,29 @@ def test_video_waits_for_its_parameter_sets(h264_ts: bytes) -> None:
     assert inter[0].caps is None  # no SPS seen yet: no caps, the demuxer holds such units back
     key = stream.units(frames[0], None)
     assert key[0].keyframe and key[0].caps is not None
+
+
+# ------------------------------------------------------------------------------------------ TsSources
+
+
+def test_ts_sources_push_each_unit_into_one_queue_per_kind(h264_ts: bytes) -> None:
+    from receiver_core.media.mpegts import TsSources
+
+    created: list[str] = []
+    programs: list[ProgramChanged] = []
+    requests: list[int] = []
+    sources = TsSources(on_program=programs.append, on_source=lambda kind, source: created.append(kind),
+                        on_keyframe_request=lambda: requests.append(1))
+    for index, datagram in enumerate(chunks(h264_ts, 1472)):
+        sources.feed(datagram, float(index))
+    reference = reference_packets(h264_ts)
+    assert sorted(created) == ["audio", "video"] and len(programs) == 1
+    video, audio = sources.sources["video"], sources.sources["audio"]
+    assert video.caps.codec == "h264" and audio.caps.codec == "aac"
+    assert video.dropped == len(reference["video"]) - 30  # bounded: 30 video units wait at most
+    assert [p.data for p in video._items] == [d for d, _p, _k in reference["video"][-30:]]
+    video.request_keyframe()
+    audio.request_keyframe()
+    assert requests == [1]  # only video asks the sender
+    sources.close()
+    assert sources.status()["units"] == len(reference["video"]) + len(reference["audio"])

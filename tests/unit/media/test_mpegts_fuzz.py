@@ -5,6 +5,7 @@ Short runs for the unit tier; ``fuzz/mpegts_fuzz.py`` runs the same properties f
 from __future__ import annotations
 
 import functools
+import os
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -14,7 +15,9 @@ from receiver_core.media.mpegts import TS_PACKET_SIZE, AccessUnit, TsReceiver
 
 from .conftest import GND_CAPTURE, make_ts
 
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+#: fuzz/mpegts_fuzz.py raises the count for its long run
+FUZZ = settings(max_examples=int(os.environ.get("MPEGTS_FUZZ_EXAMPLES", "60")), deadline=None,
+                suppress_health_check=[HealthCheck.too_slow])
 
 
 @functools.cache
