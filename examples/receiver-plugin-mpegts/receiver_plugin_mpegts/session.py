@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -66,20 +67,18 @@ class Sender:
 
     def _source(self, kind: str, source: QueueSource) -> None:
         if self._live:
-            self.service.receiver.spawn(self._attach(kind, source), name=f"mpegts:{self.label}:{kind}")
+            self.service.ctx.spawn(self._attach(kind, source), name=f"mpegts:{self.label}:{kind}")
 
     # ------------------------------------------------------------------------------------ life
 
     async def run(self) -> None:
-        watchdog = asyncio.ensure_future(self._watch())
-        found = asyncio.ensure_future(self._has_video.wait())
+        ctx = self.service.ctx
         try:
-            await asyncio.wait({found, watchdog}, return_when=asyncio.FIRST_COMPLETED)
-            if not found.done():  # quiet or closed before any decodable stream was found
+            if not await self._video_found():
                 return
             request = SessionRequest("mpegts", self.address[0], display_name=self.label)
             try:
-                self.session = await self.service.receiver.sessions.request(request, handler=self)
+                self.session = await ctx.sessions.request(request, handler=self)
             except (SessionRejected, AuthFailed) as exc:
                 log.info("MPEG-TS sender %s refused: %s", self.label, exc)
                 self.service.ignore(self.address)
@@ -87,20 +86,34 @@ class Sender:
             if self.closed:  # stopped while waiting for approval
                 return
             self._live = True
-            for kind, source in list(self.sources.items()):
-                await self._attach(kind, source)
-            await watchdog
+            watchdog = ctx.spawn(self._watch(), name=f"mpegts-watch:{self.label}")
+            try:
+                for kind, source in list(self.sources.items()):
+                    await self._attach(kind, source)
+                await watchdog
+            finally:
+                watchdog.cancel()
         finally:
-            found.cancel()
-            watchdog.cancel()
             self.close()
+
+    async def _video_found(self) -> bool:
+        """Wait until the PMT names video the core can decode; ``False`` if the sender went quiet first."""
+        idle = self.service.config.idle_timeout
+        while not self.closed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._has_video.wait(), timeout=min(0.25, idle / 4))
+            if self._has_video.is_set():
+                return True
+            if time.monotonic() - self.last_data > idle:
+                return False
+        return False
 
     async def _attach(self, kind: str, source: QueueSource) -> None:
         if kind in self._attached or self.closed:
             return
         self._attached.add(kind)
         try:
-            await self.service.receiver.media.attach(self.session, source)
+            await self.service.ctx.media.attach(self.session, source)
         except UnsupportedMedia as exc:
             if kind == VIDEO:
                 await self._finish(f"unsupported video: {exc}")
@@ -118,7 +131,7 @@ class Sender:
     async def _finish(self, reason: str) -> None:
         if self.session is not None and not self.closed:
             self.closed = True
-            await self.service.receiver.sessions.end(self.session, reason, notify=False)
+            await self.service.ctx.sessions.end(self.session, reason)
         self.close()
 
     def close(self) -> None:

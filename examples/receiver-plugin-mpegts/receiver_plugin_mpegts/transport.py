@@ -7,6 +7,9 @@ import logging
 import time
 from typing import Any
 
+from receiver_core import PluginContext
+
+from .config import MpegTsConfig
 from .session import Sender
 
 __all__ = ["MpegTsService", "MpegTsProtocol"]
@@ -17,9 +20,9 @@ log = logging.getLogger(__name__)
 class MpegTsService:
     """State of the plugin while the box runs: senders, ignored addresses, counters."""
 
-    def __init__(self, receiver: Any) -> None:
-        self.receiver = receiver
-        self.config = receiver.plugin_config("mpegts")
+    def __init__(self, ctx: PluginContext) -> None:
+        self.ctx = ctx
+        self.config = ctx.config(MpegTsConfig)
         self.senders: dict[tuple[str, int], Sender] = {}
         self.ignored: dict[tuple[str, int], float] = {}
         self.over_limit = 0
@@ -40,7 +43,7 @@ class MpegTsService:
                 return
             sender = Sender(self, address)
             self.senders[address] = sender
-            self.receiver.spawn(sender.run(), name=f"mpegts:{sender.label}")
+            self.ctx.spawn(sender.run(), name=f"mpegts:{sender.label}")
         sender.datagram(data, now)
 
     def warn_bad_datagram(self, address: tuple[str, int], why: str) -> None:
@@ -51,7 +54,7 @@ class MpegTsService:
                         self._total("bad_datagrams"))
 
     def _total(self, counter: str) -> int:
-        return self.retired[counter] + sum(s.demux.receiver.status()[counter] for s in self.senders.values())
+        return self.retired[counter] + sum(int(s.demux.receiver.status()[counter]) for s in self.senders.values())
 
     def ignore(self, address: tuple[str, int]) -> None:
         self.ignored[address] = time.monotonic()
