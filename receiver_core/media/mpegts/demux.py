@@ -85,6 +85,7 @@ class _Track:
 
     def __init__(self, kind: str, info: EsInfo, es: ElementaryStream) -> None:
         self.kind = kind
+        self.limit = MAX_UNIT_BYTES[kind]
         self.info = info
         self.es = es
         self.buf = bytearray()
@@ -114,6 +115,32 @@ class TsDemuxer:
         self._announced: dict[str, MediaCaps] = {}  # per kind: survives a change of PID or codec
 
     # ------------------------------------------------------------------------------------ packets
+
+    def packets(self, packets: list[bytes], arrival: float, events: list[Event]) -> None:
+        """Packets in stream order (an empty ``bytes`` = sync was lost there, see ``TsSync``).
+
+        Most packets continue a PES that is being collected: payload only, in order. They take the
+        short path below (the same checks as ``packet``, inlined: it is the per-packet hot loop).
+        """
+        pids, cc_of, packet = self._pids, self._cc, self.packet
+        for p in packets:
+            if not p:
+                self.sync_lost()
+                continue
+            b1 = p[1]
+            track = pids.get(((b1 & 0x1F) << 8) | p[2])
+            b3 = p[3]
+            # no transport error, no unit start, not scrambled, payload only
+            if track is not None and not b1 & 0xC0 and b3 & 0xF0 == 0x10 and track.header is not None:
+                pid = ((b1 & 0x1F) << 8) | p[2]
+                last = cc_of.get(pid)
+                if last is not None and b3 & 0x0F == (last + 1) & 0x0F:
+                    cc_of[pid] = b3 & 0x0F
+                    track.buf += p[4:]
+                    if track.header.packet_length or len(track.buf) > track.limit:  # else: nothing ends here
+                        self._check_end(track, False, arrival, events)
+                    continue
+            packet(p, arrival, events)
 
     def packet(self, p: bytes, arrival: float, events: list[Event]) -> None:
         counters = self.counters
@@ -220,11 +247,6 @@ class TsDemuxer:
             return
         else:
             track.buf += payload
-        if len(track.buf) > MAX_UNIT_BYTES[track.kind]:
-            self.counters.oversize += 1
-            self._drop(track)
-            track.damaged = True
-            return
         if track.header is None:
             try:
                 track.header = parse_pes_header(track.buf)
@@ -234,15 +256,29 @@ class TsDemuxer:
                 track.damaged = True
                 return
             if track.header is None:
+                if len(track.buf) > track.limit:
+                    self._oversize(track)
                 return
+        self._check_end(track, stuffed, arrival, events)
+
+    def _check_end(self, track: _Track, stuffed: bool, arrival: float, events: list[Event]) -> None:
+        """Rules 1 and 2, and the size bound, after payload was added to an active PES with a header."""
+        assert track.header is not None
         length = track.header.packet_length
         if length and len(track.buf) >= 6 + length:
             self.counters.ended_by_length += 1
             self._complete(track, arrival, events)  # rule 1
+        elif len(track.buf) > track.limit:
+            self._oversize(track)
         elif stuffed and track.trust_stuffing and not length:
             self.counters.ended_by_stuffing += 1
             self._complete(track, arrival, events)  # rule 2
             track.ended_by_stuffing = True
+
+    def _oversize(self, track: _Track) -> None:
+        self.counters.oversize += 1
+        self._drop(track)
+        track.damaged = True
 
     def _drop(self, track: _Track) -> None:
         track.buf = bytearray()

@@ -151,7 +151,7 @@ class DatagramUnwrapper:
         else:
             self._other = 0
         if not self.rtp:
-            return bytes(data), None
+            return data if isinstance(data, bytes) else bytes(data), None
         header, payload = strict if strict is not None else parse_rtp(data)
         if header.payload_type != RTP_MP2T:
             raise MpegTsError(f"RTP payload type {header.payload_type} is not MPEG-TS ({RTP_MP2T})")
@@ -186,25 +186,32 @@ class TsSync:
         self._buf.clear()
 
     def feed(self, data: bytes) -> list[bytes]:
-        buf = self._buf
-        buf += data
-        size = len(buf)
+        if self._buf:  # a partial packet from the previous datagram goes first
+            self._buf += data
+            work = bytes(self._buf)
+            self._buf.clear()
+        else:
+            work = data
+        size = len(work)
         packets: list[bytes] = []
+        append = packets.append
         pos = 0
         while True:
             if self.synced:
-                while pos + TS_PACKET_SIZE <= size and buf[pos] == TS_SYNC:
-                    packets.append(bytes(buf[pos:pos + TS_PACKET_SIZE]))
+                run = pos
+                while pos + TS_PACKET_SIZE <= size and work[pos] == TS_SYNC:
+                    append(work[pos:pos + TS_PACKET_SIZE])
                     pos += TS_PACKET_SIZE
+                self.packets += (pos - run) // TS_PACKET_SIZE
                 if pos + TS_PACKET_SIZE > size:
                     break
                 self.synced = False
                 self.sync_losses += 1
-                packets.append(b"")
-            start = self._find_sync(buf, pos, size)
+                append(b"")
+            start = self._find_sync(work, pos, size)
             if start is None:  # keep only what may still begin a run of sync bytes
                 keep = max(pos, size - (SYNC_CONFIRMATIONS - 1) * TS_PACKET_SIZE)
-                first = buf.find(TS_SYNC, keep)
+                first = work.find(TS_SYNC, keep)
                 keep = size if first < 0 else first
                 self.bytes_skipped += keep - pos
                 pos = keep
@@ -212,12 +219,12 @@ class TsSync:
             self.bytes_skipped += start - pos
             pos = start
             self.synced = True
-        del buf[:pos]
-        self.packets += sum(1 for packet in packets if packet)
+        if pos < size:
+            self._buf += work[pos:]
         return packets
 
     @staticmethod
-    def _find_sync(buf: bytearray, pos: int, size: int) -> int | None:
+    def _find_sync(buf: bytes, pos: int, size: int) -> int | None:
         span = (SYNC_CONFIRMATIONS - 1) * TS_PACKET_SIZE
         i = buf.find(TS_SYNC, pos)
         while 0 <= i and i + span < size:

@@ -57,12 +57,7 @@ class TsReceiver:
             if self.sequence.update(rtp.sequence):
                 self.sync.drop_partial()
         events: list[Event] = []
-        demux = self.demux
-        for ts in self.sync.feed(payload):
-            if ts:
-                demux.packet(ts, arrival, events)
-            else:
-                demux.sync_lost()
+        self.demux.packets(self.sync.feed(payload), arrival, events)
         return events
 
     def status(self) -> dict[str, Any]:
