@@ -110,7 +110,6 @@ class TsDemuxer:
         self._pmt_assembler: SectionAssembler | None = None
         self._pids: dict[int, _Track] = {}
         self._last_section: dict[int, bytes] = {}
-        self._programs: dict[int, int] = {}
         self._events: list[Event] = []
         self._announced: dict[str, MediaCaps] = {}  # per kind: survives a change of PID or codec
 
@@ -344,6 +343,8 @@ class TsDemuxer:
             return
         chosen = min(programs, key=lambda program: program.number)
         if chosen != self.program:
+            if self.program is not None:  # only the followed PMT's last section is kept: bounded
+                self._last_section.pop(self.program.pmt_pid, None)
             self.program = chosen
             self.pmt = None
             self._pmt_assembler = SectionAssembler(self._on_pmt)

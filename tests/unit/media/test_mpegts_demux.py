@@ -274,3 +274,14 @@ def test_ts_sources_push_each_unit_into_one_queue_per_kind(h264_ts: bytes) -> No
     assert requests == [1]  # only video asks the sender
     sources.close()
     assert sources.status()["units"] == len(reference["video"]) + len(reference["audio"])
+
+
+def test_a_new_pmt_switches_stream_and_codec_and_says_so(h264_ts: bytes) -> None:
+    hevc = make_ts(codec="libx265", frames=10, audio=False, options={"mpegts_start_pid": "0x0200"})
+    events = feed_all(TsReceiver(), chunks(h264_ts + hevc, 1316))
+    programs = [e for e in events if isinstance(e, ProgramChanged)]
+    assert [(p.video.pid, p.video.stream_type) for p in programs] == [(0x100, 0x1B), (0x200, 0x24)]
+    video = units(events, "video")
+    switched = [u for u in video if u.packet.caps is not None]
+    assert len(switched) == 1 and switched[0].packet.caps.codec == "h265" and switched[0].packet.keyframe
+    assert [u.caps.codec for u in video].count("h265") == 10
