@@ -44,8 +44,8 @@ def run_ours(path: str, threads: int, tile_size: tuple[int, int], frame_threads:
     import av
 
     from receiver_core.builtin.pyav_decoders import SPECS
-    from receiver_core.display.backend import NullDisplay
     from receiver_core.display.compositor import Compositor, Surface
+    from receiver_core.display.headless import NullDisplay
     from receiver_core.media.decoders import DecoderOptions, DecoderRegistry
     from receiver_core.media.mpegts import AccessUnit, TsReceiver
     from receiver_core.model import Layout, Rect, Screen, Tile
