@@ -1,9 +1,11 @@
+from collections.abc import Callable
+
 import attrs
 
 from receiver_core import SettingError, setting
 
 
-def _check_urls(schemes: tuple[str, ...]):
+def _check_urls(schemes: tuple[str, ...]) -> Callable[[tuple[str, ...]], str | None]:
     def check(value: tuple[str, ...]) -> str | None:
         for url in value:
             if not url.startswith(schemes):

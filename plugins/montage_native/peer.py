@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 import attrs
@@ -80,7 +80,7 @@ class Peer:
 
     # ------------------------------------------------------------------------------ negotiation
 
-    async def answer(self, offer_sdp: str, early: list[Candidate] = ()) -> str:
+    async def answer(self, offer_sdp: str, early: Sequence[Candidate] = ()) -> str:
         """Apply the browser's offer and return the box's answer with bitrate hints."""
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
@@ -118,8 +118,11 @@ class Peer:
             return
         self._kinds.add(track.kind)
         if track.kind == "video":
+            def keyframe() -> None:
+                self._spawn(self._request_keyframe(track))
+
             source = QueueSource(MediaCaps.video("raw"), maxsize=self.options.video_queue,
-                                 on_keyframe_request=lambda: self._spawn(self._request_keyframe(track)))
+                                 on_keyframe_request=keyframe)
         else:
             source = QueueSource(MediaCaps.audio("raw", sample_rate=48000, channels=2),
                                  maxsize=self.options.audio_queue)

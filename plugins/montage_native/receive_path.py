@@ -98,7 +98,9 @@ class MarkerJitterBuffer(JitterBuffer):
             end = self._complete_frame_end()
             if end is None:
                 return None
-            packets = [self._packets[(self._origin + i) % self._capacity] for i in range(end)]
+            origin = self._origin
+            assert origin is not None
+            packets: list[Any] = [self._packets[(origin + i) % self._capacity] for i in range(end)]
             self.remove(end)
             data = b"".join(p._data for p in packets)
             if data:
@@ -108,8 +110,10 @@ class MarkerJitterBuffer(JitterBuffer):
     def _complete_frame_end(self) -> int | None:
         """Number of packets from the origin that form a complete frame, or ``None``."""
         timestamp = None
+        origin = self._origin
+        assert origin is not None
         for count in range(self._capacity):
-            packet = self._packets[(self._origin + count) % self._capacity]
+            packet = self._packets[(origin + count) % self._capacity]
             if packet is None:
                 self._scan_end = count
                 return None
@@ -172,13 +176,13 @@ def _check_private_names() -> None:
 def install(deadline: float = 0.25, nack_interval: float = 0.1) -> None:
     """Apply the receive-path fixes to every peer connection created afterwards."""
     _check_private_names()
-    aiortc.rtcrtpreceiver.JitterBuffer = _jitter_buffer_factory(deadline)
-    aiortc.rtcrtpreceiver.RTCRtpReceiver._handle_rtp_packet = _timed_nack_handler(nack_interval)
+    setattr(aiortc.rtcrtpreceiver, "JitterBuffer", _jitter_buffer_factory(deadline))  # noqa: B010
+    setattr(aiortc.rtcrtpreceiver.RTCRtpReceiver, "_handle_rtp_packet", _timed_nack_handler(nack_interval))  # noqa: B010
 
 
 def uninstall() -> None:
-    aiortc.rtcrtpreceiver.JitterBuffer = _STOCK_JITTER_BUFFER
-    aiortc.rtcrtpreceiver.RTCRtpReceiver._handle_rtp_packet = _STOCK_HANDLE_RTP
+    setattr(aiortc.rtcrtpreceiver, "JitterBuffer", _STOCK_JITTER_BUFFER)  # noqa: B010
+    setattr(aiortc.rtcrtpreceiver.RTCRtpReceiver, "_handle_rtp_packet", _STOCK_HANDLE_RTP)  # noqa: B010
 
 
 def installed() -> bool:

@@ -7,6 +7,7 @@ HTTP = aiohttp's redirect app.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 from collections.abc import Callable
@@ -28,6 +29,14 @@ __all__ = ["NativeService", "HTTPS", "HTTP"]
 
 HTTPS = "https"
 HTTP = "http-redirect"
+
+
+def _protocol(runner: web.AppRunner) -> asyncio.BaseProtocol:
+    """One aiohttp request-handler protocol for a connection the core accepted."""
+    server = runner.server
+    if server is None:
+        raise ConnectionAbortedError("the web app is shut down")
+    return server()
 
 
 def peer_options(cfg: NativeConfig) -> PeerOptions:
@@ -73,9 +82,9 @@ class NativeService:
     def listener_specs(self) -> list[ListenerSpec]:
         assert self._runner is not None and self._tls is not None, "start() first"
         runner, redirect, tls = self._runner, self._redirect, self._tls
-        specs = [ListenerSpec(HTTPS, self.cfg.port, tls_wrapped(lambda: runner.server(), tls))]
+        specs = [ListenerSpec(HTTPS, self.cfg.port, tls_wrapped(lambda: _protocol(runner), tls))]
         if redirect is not None:
-            specs.append(ListenerSpec(HTTP, self.cfg.http_port, lambda: redirect.server()))
+            specs.append(ListenerSpec(HTTP, self.cfg.http_port, lambda: _protocol(redirect)))
         return specs
 
     async def close(self) -> None:

@@ -306,7 +306,8 @@ def parse_client(text: str | bytes, limits: Limits = LIMITS) -> ClientMessage:
     if missing:
         raise SignallingError(f"{kind} lacks {', '.join(sorted(missing))}")
     try:
-        return cls(**{attr: obj[wire] for wire, attr in keys.items() if wire in obj})
+        message: ClientMessage = cls(**{attr: obj[wire] for wire, attr in keys.items() if wire in obj})
+        return message
     except TypeError:
         raise SignallingError(f"malformed {kind}") from None
 

@@ -13,7 +13,7 @@ import datetime
 import ipaddress
 import os
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ def _write_private(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
-def ensure_certificate(state_dir: Path, common_name: str, addresses: list[str] = (), days: int = 825) -> tuple[Path, Path]:
+def ensure_certificate(state_dir: Path, common_name: str, addresses: Sequence[str] = (), days: int = 825) -> tuple[Path, Path]:
     """Return (cert, key) paths in ``state_dir``, generating a self-signed pair if missing."""
     cert_path, key_path = state_dir / CERT_NAME, state_dir / KEY_NAME
     if cert_path.exists() and key_path.exists():
