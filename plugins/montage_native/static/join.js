@@ -71,11 +71,11 @@ function stopSharing(reason) {
 }
 
 async function capture() {
-  // ?quality=720 asks for 1280x720 (slow laptops, and the box's tests); default 1080p
-  const hd = new URLSearchParams(location.search).get("quality") === "720";
+  // ?quality=720 or 360 asks for 1280x720 or 640x360 (slow laptops, and the box's tests); default 1080p
+  const sizes = { "720": [1280, 720], "360": [640, 360] };
+  const [w, h] = sizes[new URLSearchParams(location.search).get("quality")] || [1920, 1080];
   const screen = await navigator.mediaDevices.getDisplayMedia({
-    video: { width: { ideal: hd ? 1280 : 1920 }, height: { ideal: hd ? 720 : 1080 }, frameRate: { ideal: 30 } },
-    audio: false });
+    video: { width: { ideal: w }, height: { ideal: h }, frameRate: { ideal: 30 } }, audio: false });
   streams.push(screen);
   const wantCamera = $("camera").checked, wantMic = $("mic").checked;
   if (wantCamera || wantMic) {

@@ -112,9 +112,10 @@ async def test_four_pages_share_at_once_in_four_quadrants(native_box: Callable[.
     async with native_box() as box, chromium() as browser:
         pages = [await browser.new_page() for _ in range(4)]
         for n, page in enumerate(pages):
-            await join(page, box.url(), box.meeting_id, PIN, f"Guest {n + 1}")
+            # 640x360 each: four 720p encoders alone take a core of the 2-core CI machine
+            await join(page, box.url("quality=360"), box.meeting_id, PIN, f"Guest {n + 1}")
         try:
-            await wait_for(lambda: len([s for s in box.video_stats() if s.decoded > 0]) == 4, 30, "four decoded streams")
+            await wait_for(lambda: len([s for s in box.video_stats() if s.decoded > 0]) == 4, 45, "four decoded streams")
         except AssertionError:
             print("box:", box.web.status(), "pages:", [await page_state(p) for p in pages])
             raise
@@ -132,8 +133,8 @@ async def test_four_pages_share_at_once_in_four_quadrants(native_box: Callable[.
             quadrants.add((centre[0] > screen.width / 2, centre[1] > screen.height / 2))
             assert tile.width <= screen.width / 2 and tile.height <= screen.height / 2
         assert len(quadrants) == 4
-        # four 720p30 Chromium encoders and the box share 2 cores (28-30 fps each on an idle machine,
-        # 10-20 seen with other jobs loading it): the bound only says every page keeps flowing
+        # four Chromium encoders and the box share 2 cores: the bound only says every page keeps flowing
+        assert all(s.size.endswith("x360") for s in stats), [s.size for s in stats]
         assert min(fps) >= 5, fps
 
 
