@@ -36,7 +36,23 @@ _message = st.fixed_dictionaries(
               "sdpMid": _json, "sdpMLineIndex": _json, "reason": _json})
 
 
-@given(st.lists(st.one_of(_message.map(json.dumps), st.binary(max_size=300), st.text(max_size=300)), max_size=12))
+_valid = st.one_of(
+    st.fixed_dictionaries({"v": st.just(1), "type": st.just("join"),
+                           "meetingId": st.from_regex(r"[0-9]{1,16}", fullmatch=True),
+                           "name": st.text(st.characters(min_codepoint=32), max_size=64),
+                           "clientToken": st.from_regex(r"[A-Za-z0-9_-]{8,64}", fullmatch=True)},
+                          optional={"pin": st.from_regex(r"[0-9]{1,16}", fullmatch=True)}),
+    st.fixed_dictionaries({"v": st.just(1), "type": st.just("offer"),
+                           "sdp": _sdp.map(lambda body: "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n" + body)}),
+    st.fixed_dictionaries({"v": st.just(1), "type": st.just("candidate"),
+                           "candidate": st.text(st.characters(min_codepoint=32), max_size=100).map(lambda t: "candidate:" + t)},
+                          optional={"sdpMid": st.text(max_size=8), "sdpMLineIndex": st.integers(0, 20)}),
+    st.fixed_dictionaries({"v": st.just(1), "type": st.just("bye")}, optional={"reason": st.text(max_size=140)}),
+)
+
+
+@given(st.lists(st.one_of(_valid.map(json.dumps), _message.map(json.dumps), st.binary(max_size=300),
+                          st.text(max_size=300)), max_size=12))
 def run(stream: list[str | bytes]) -> None:
     conversation = Conversation()
     for text in stream:

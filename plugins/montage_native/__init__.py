@@ -18,6 +18,7 @@ from receiver_core import (
     PluginContext,
     Screen,
     SectionRegistry,
+    Session,
     hookimpl,
 )
 
@@ -79,6 +80,12 @@ class NativePlugin:
         link = f"{url}?m={state.meeting_id}" if state.meeting_id else url
         return [Overlay(OverlayKind.CONNECT, text=f"Browser:  {url}", order=10),
                 Overlay(OverlayKind.QR, data=link, order=10)]
+
+    @hookimpl
+    async def receiver_session_started(self, session: Session) -> None:
+        """A queued browser went on screen: its page says so."""
+        if self.service is not None and self.service.web is not None and session.protocol == self.ctx.name:
+            await self.service.web.session_started(session.id)
 
     @hookimpl
     def receiver_status(self) -> dict[str, Any] | None:

@@ -115,6 +115,13 @@ class NativeWeb:
             await client.shutdown("connection closed")
         return ws
 
+    async def session_started(self, session_id: str) -> None:
+        """A queued client's session went on screen: tell its page."""
+        for client in list(self.clients):
+            if client.session is not None and client.session.id == session_id and client.was_queued:
+                client.was_queued = False
+                await client.send(Moderation(Notice.ON_SCREEN, "you are on the screen"))
+
     async def close(self, reason: str = "box stopping") -> None:
         for client in list(self.clients):
             await client.stop(reason)
@@ -134,6 +141,7 @@ class Client:
         self.session: Any = None
         self.peer: Peer | None = None
         self.name = ""
+        self.was_queued = False
         self._stopped = False
         self._admission: asyncio.Task[None] | None = None
         self._request_task: asyncio.Task[Any] | None = None
@@ -244,6 +252,7 @@ class Client:
         self.session = session
         self.conversation.admitted()
         queued = getattr(getattr(session, "state", None), "value", "") == "queued"
+        self.was_queued = queued
         await self.send(Joined(session.id, "queued" if queued else "active",
                                tuple(self.web.host.ice_servers(join.client_token))))
 

@@ -23,6 +23,11 @@ const NOTICES = {
   "on-screen": "You are on the screen.",
   "removed": "You were removed from the screen by the moderator.",
 };
+const ENDINGS = {
+  "kicked": "You were removed from the screen by the moderator.",
+  "blocked": "You were blocked from this screen by the moderator.",
+  "preempted": "Someone else started sharing and took your place on the screen.",
+};
 
 const $ = (id) => document.getElementById(id);
 const state = { phase: "idle", error: null, notice: null, connection: "new", sessionId: null };
@@ -140,7 +145,9 @@ function onMessage(event) {
     onAnswer(m.sdp).catch((e) => { show("The box's answer was refused: " + e.message); stopSharing("bad answer"); });
   } else if (m.type === "moderation") {
     state.notice = m.notice;
-    show(NOTICES[m.notice] || m.message, m.notice === "removed" ? "" : "info");
+    const text = m.notice === "removed" ? (ENDINGS[m.message] || "The box ended your session: " + m.message + ".")
+                                        : (NOTICES[m.notice] || m.message);
+    show(text, m.notice === "removed" ? "" : "info");
     if (m.notice === "removed") { cleanup(); setPhase("ended", "Removed"); }
   } else if (m.type === "error") {
     state.error = m.code;

@@ -3,6 +3,7 @@ idle-screen line and QR code, status, clean unload."""
 
 from __future__ import annotations
 
+import json
 import ssl
 import stat
 from collections.abc import Callable
@@ -55,3 +56,29 @@ async def test_admin_certificate_is_used(receiver_factory: Callable[..., Any], t
         async with aiohttp.ClientSession() as http_client:
             async with http_client.get(f"https://127.0.0.1:{https}/join.js", ssl=client_tls) as response:
                 assert response.status == 200
+
+
+async def test_queued_page_is_told_when_it_goes_on_screen(receiver_factory: Callable[..., Any]) -> None:
+    """Through the plugin's receiver_session_started hook, in a real box."""
+    config = {"plugin": {"montage_native": {"port": 0, "http_redirect": False}},
+              "session": {"pin_mode": "off", "max_presenters": 1, "admission": "queue"}}
+    async with receiver_factory(installed=["montage_native"], config=config) as rx:
+        https = rx.listeners.port("montage_native", "https")
+        tls = ssl.create_default_context(cafile=str(rx.plugins.contexts["montage_native"].state_dir / CERT_NAME))
+        meeting = rx.sessions.meeting.current
+
+        def join(token: str) -> str:
+            return json.dumps({"v": 1, "type": "join", "meetingId": meeting, "name": token, "clientToken": token})
+
+        async with aiohttp.ClientSession() as http_client:
+            first = await http_client.ws_connect(f"wss://127.0.0.1:{https}/ws", ssl=tls)
+            second = await http_client.ws_connect(f"wss://127.0.0.1:{https}/ws", ssl=tls)
+            await first.send_str(join("first-token-1"))
+            assert json.loads((await first.receive(timeout=10)).data)["state"] == "active"
+            await second.send_str(join("second-token-2"))
+            assert json.loads((await second.receive(timeout=10)).data)["state"] == "queued"
+            await first.send_str(json.dumps({"v": 1, "type": "bye"}))
+            notice = json.loads((await second.receive(timeout=10)).data)
+            assert notice == {"v": 1, "type": "moderation", "notice": "on-screen", "message": "you are on the screen"}
+            await second.close()
+            await first.close()

@@ -241,3 +241,18 @@ async def test_websocket_count_is_bounded(web_box: Any) -> None:
         assert info.value.status == 503
         await first.close()
         await second.close()
+
+
+async def _receive(ws: Any) -> dict[str, Any]:
+    return json.loads((await asyncio.wait_for(ws.receive(), 10)).data)
+
+
+async def test_newest_wins_tells_the_replaced_page(web_box: Any) -> None:
+    async with web_box(max_presenters=1, admission="newest-wins") as (rx, _native, client):
+        first, second = await client.ws_connect("/ws"), await client.ws_connect("/ws")
+        await first.send_str(json.dumps(join(rx.sessions.meeting.current, token="first-token-1")))
+        assert (await _receive(first))["state"] == "active"
+        await second.send_str(json.dumps(join(rx.sessions.meeting.current, token="second-token-2")))
+        assert (await _receive(second))["state"] == "active"
+        assert await _receive(first) == {"v": 1, "type": "moderation", "notice": "removed", "message": "preempted"}
+        await second.close()
