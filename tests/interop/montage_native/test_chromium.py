@@ -89,6 +89,7 @@ async def test_kick_closes_the_peer_connection_and_block_refuses_rejoin(native_b
         assert peer.closed and peer.pc.connectionState == "closed"
         state = await wait_for(lambda: _phase(page, "ended"), 10, "the page to say it was removed")
         assert state["notice"] == "removed"
+        assert "removed from the screen by the moderator" in state["message"]
         await join(page, box.url(), box.meeting_id, PIN, "Kicked")
         await wait_for(lambda: [s for s in box.video_stats() if s.decoded > 0], 15, "a decoded frame after rejoining")
         # block: removed now and refused when it comes back
@@ -99,7 +100,7 @@ async def test_kick_closes_the_peer_connection_and_block_refuses_rejoin(native_b
         assert peer.closed and peer.pc.connectionState == "closed"  # at once, not after a timeout
         state = await wait_for(lambda: _phase(page, "ended"), 10, "the page to say it was removed")
         assert state["notice"] == "removed"
-        assert "removed" in state["message"]
+        assert "blocked from this screen" in state["message"]
         assert state["connection"] != "connected" or await page.evaluate("() => pc === null")
         # same browser (same stored client token) tries again: refused as blocked
         await join(page, box.url(), box.meeting_id, PIN, "Kicked")
