@@ -192,3 +192,17 @@ async def test_screen_with_camera_and_microphone(native_box: Callable[..., Any])
         assert "opus" not in audio.stats.caps and audio.stats.caps.startswith("audio/raw")
         assert rate >= 40, f"{rate:.1f} audio frames/s (Opus: 50/s)"
         assert peer.ignored_tracks == 1 and peer.frames["video"] > 0
+
+
+async def test_sender_whose_media_stops_without_bye_is_ended_by_inactivity(native_box: Callable[..., Any]) -> None:
+    async with native_box(inactivity_seconds=2.0) as box, chromium() as browser:
+        page = await browser.new_page()
+        await join(page, box.url(), box.meeting_id, PIN, "Vanishing")
+        await wait_for(lambda: [s for s in box.video_stats() if s.decoded > 0], 15, "a decoded frame")
+        # the capture stops without the page saying bye (a local stop() fires no 'ended' event)
+        await page.evaluate("() => { for (const s of streams) for (const t of s.getTracks()) t.stop(); }")
+        stopped = time.monotonic()
+        await wait_for(lambda: not box.rx.sessions.all(), 15, "the box to end the silent session")
+        assert time.monotonic() - stopped < 10
+        state = await wait_for(lambda: _phase(page, "ended"), 10, "the page to learn it ended")
+        assert "media stopped" in state["message"]
