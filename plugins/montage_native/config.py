@@ -34,6 +34,8 @@ class NativeConfig:
                                    "static-auth-secret); short-lived credentials are derived from it.",
                                secret=True)
     turn_ttl: int = setting(600, "Lifetime of the TURN credentials handed to a browser, seconds.", min=60, max=86400)
+    video_codec: str = setting("any", "Video codec asked of browsers: 'vp8', 'h264' or 'any' (the browser's "
+                                      "choice; Chrome picks VP8).", choices=("any", "vp8", "h264"))
     start_bitrate_kbps: int = setting(4000, "Bitrate Chrome senders start at.", min=100, max=50000)
     min_bitrate_kbps: int = setting(2000, "Bitrate floor asked of Chrome senders.", min=100, max=50000)
     max_bitrate_kbps: int = setting(8000, "Bitrate cap asked of Chrome senders.", min=100, max=50000)

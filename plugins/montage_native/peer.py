@@ -25,19 +25,26 @@ from aiortc import (
     RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
+    RTCRtpReceiver,
     RTCSessionDescription,
 )
+from aiortc.exceptions import InternalError as AiortcInternalError
+from aiortc.exceptions import InvalidAccessError, InvalidStateError, OperationError
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
 from receiver_core import MediaCaps, QueueSource
 
-from .sdp import add_bitrate_hints, bitrate_hints
+from .sdp import add_bitrate_hints, bitrate_hints, first_video_codec
 from .signalling import Candidate, ErrorCode, SignallingError
 
 __all__ = ["PeerOptions", "Peer"]
 
 log = logging.getLogger(__name__)
+
+#: what aiortc raises for an offer it cannot take (e.g. H.264 Main profile only, VP9 only)
+OFFER_ERRORS: tuple[type[Exception], ...] = (ValueError, KeyError, IndexError, AiortcInternalError,
+                                            InvalidAccessError, InvalidStateError, OperationError)
 
 Spawn = Callable[[Coroutine[Any, Any, Any]], "asyncio.Task[Any]"]
 
@@ -50,6 +57,7 @@ class PeerOptions:
     inactivity_seconds: float = 5.0
     first_frame_seconds: float = 20.0
     ice_servers: tuple[RTCIceServer, ...] = ()
+    video_codec: str = "any"  # "vp8", "h264" or "any" (the browser's order)
     video_queue: int = 4
     audio_queue: int = 25
 
@@ -69,6 +77,7 @@ class Peer:
         self.pc = RTCPeerConnection(config)
         self.frames = {"video": 0, "audio": 0}
         self.ignored_tracks = 0
+        self.video_codec: str | None = None
         self.last_frame = time.monotonic()
         self.first_frame: float | None = None
         self.created = time.monotonic()
@@ -82,9 +91,11 @@ class Peer:
 
     async def answer(self, offer_sdp: str, early: Sequence[Candidate] = ()) -> str:
         """Apply the browser's offer and return the box's answer with bitrate hints."""
+        if self.options.video_codec != "any":
+            self._prefer_video_codec(self.options.video_codec)
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
-        except (ValueError, KeyError, IndexError) as exc:
+        except OFFER_ERRORS as exc:
             raise SignallingError(f"offer rejected: {exc}"[:200], ErrorCode.UNSUPPORTED_MEDIA) from None
         for candidate in early:
             await self.add_candidate(candidate)
@@ -94,7 +105,22 @@ class Peer:
         await self.pc.setLocalDescription(answer)  # aiortc gathers all candidates here
         hints = bitrate_hints(self.options.start_kbps, self.options.min_kbps, self.options.max_kbps)
         self._tasks.append(self._spawn(self._watchdog()))
-        return add_bitrate_hints(self.pc.localDescription.sdp, hints)
+        sdp = add_bitrate_hints(self.pc.localDescription.sdp, hints)
+        self.video_codec = first_video_codec(sdp)
+        return sdp
+
+    def _prefer_video_codec(self, name: str) -> None:
+        """A receive transceiver made before the offer is applied takes the offer's first video section
+        with these preferences (aiortc keeps the offer's rtpmap order otherwise; Chrome lists VP8 first).
+        The other codec stays acceptable, after the preferred one."""
+        capabilities = RTCRtpReceiver.getCapabilities("video")
+        assert capabilities is not None  # aiortc always receives video
+        codecs = capabilities.codecs
+        wanted = f"video/{name}".lower()
+        ordered = ([c for c in codecs if c.mimeType.lower() == wanted]
+                   + [c for c in codecs if c.mimeType.lower() not in (wanted, "video/rtx")]
+                   + [c for c in codecs if c.mimeType.lower() == "video/rtx"])
+        self.pc.addTransceiver("video", direction="recvonly").setCodecPreferences(ordered)
 
     async def add_candidate(self, message: Candidate) -> None:
         if not message.candidate:
@@ -203,6 +229,6 @@ class Peer:
                     await task
 
     def status(self) -> dict[str, Any]:
-        return {"state": self.pc.connectionState, "frames": dict(self.frames),
+        return {"state": self.pc.connectionState, "codec": self.video_codec, "frames": dict(self.frames),
                 "ignored_tracks": self.ignored_tracks,
                 "first_frame_s": None if self.first_frame is None else round(self.first_frame - self.created, 3)}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["bitrate_hints", "add_bitrate_hints", "video_codecs"]
+__all__ = ["bitrate_hints", "add_bitrate_hints", "video_codecs", "first_video_codec"]
 
 _RTPMAP = re.compile(r"^a=rtpmap:(\d+) ([A-Za-z0-9_.-]+)/", re.MULTILINE)
 _HINTED = ("VP8", "H264")
@@ -44,3 +44,13 @@ def add_bitrate_hints(sdp: str, hints: str) -> str:
         if rtpmap and int(rtpmap.group(1)) in hinted and int(rtpmap.group(1)) not in has_fmtp:
             out.append(f"a=fmtp:{rtpmap.group(1)} {hints}")
     return newline.join(out)
+
+
+def first_video_codec(sdp: str) -> str | None:
+    """Encoding name of the first payload type of the first ``m=video`` line (what the sender will use)."""
+    names = video_codecs(sdp)
+    for line in sdp.splitlines():
+        if line.startswith("m=video "):
+            pts = line.split(" ")[3:]
+            return names.get(int(pts[0])) if pts and pts[0].isdigit() else None
+    return None

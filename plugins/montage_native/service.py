@@ -41,7 +41,8 @@ def _protocol(runner: web.AppRunner) -> asyncio.BaseProtocol:
 
 def peer_options(cfg: NativeConfig) -> PeerOptions:
     return PeerOptions(start_kbps=cfg.start_bitrate_kbps, min_kbps=cfg.min_bitrate_kbps,
-                       max_kbps=cfg.max_bitrate_kbps, inactivity_seconds=cfg.inactivity_seconds)
+                       max_kbps=cfg.max_bitrate_kbps, inactivity_seconds=cfg.inactivity_seconds,
+                       video_codec=cfg.video_codec)
 
 
 class NativeService:

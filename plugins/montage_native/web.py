@@ -164,6 +164,7 @@ class Client:
                 return
             if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                 continue
+            message: Any = None
             try:
                 message = parse_client(msg.data)
                 self.conversation.accept(message)
@@ -172,6 +173,10 @@ class Client:
                 self.web.counters["bad_messages"] += 1
                 log.info("%s: %s", self.address, exc)
                 await self.refuse(Error(exc.code, str(exc)))
+                return
+            except Exception:  # a bug of ours: this client ends, the plugin and the others go on
+                log.exception("%s: failed on a %s message", self.address, type(message).__name__)
+                await self.refuse(Error(ErrorCode.INTERNAL, "the box failed on this request"))
                 return
 
     async def _dispatch(self, message: Any) -> None:

@@ -206,3 +206,30 @@ async def test_sender_whose_media_stops_without_bye_is_ended_by_inactivity(nativ
         assert time.monotonic() - stopped < 10
         state = await wait_for(lambda: _phase(page, "ended"), 10, "the page to learn it ended")
         assert "media stopped" in state["message"]
+
+
+SENDER_CODEC = """async () => {
+  const report = await pc.getStats();
+  let out = null;
+  report.forEach((s) => {
+    if (s.type === 'outbound-rtp' && s.kind === 'video') out = {mime: report.get(s.codecId)?.mimeType || null,
+                                                                 encoder: s.encoderImplementation || null};
+  });
+  return out;
+}"""
+
+
+async def test_h264_when_the_box_asks_for_it(native_box: Callable[..., Any]) -> None:
+    async with native_box(video_codec="h264") as box, chromium() as browser:
+        page = await browser.new_page()
+        await join(page, box.url(), box.meeting_id, PIN, "H264")
+        stats = (await wait_for(lambda: [s for s in box.video_stats() if s.decoded > 0], 15, "a decoded frame"))[0]
+        start_count, start = stats.decoded, time.monotonic()
+        await asyncio.sleep(3.0)
+        fps = (stats.decoded - start_count) / (time.monotonic() - start)
+        sender = await page.evaluate(SENDER_CODEC)
+        peer = next(iter(box.web.clients)).peer
+        print("h264:", sender, f"{fps:.1f} fps", stats.size)
+        assert peer.video_codec == "H264" and sender["mime"] == "video/H264"
+        assert stats.size.startswith("1280x720")
+        assert fps >= 25, f"{fps:.1f} fps"

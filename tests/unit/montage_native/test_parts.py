@@ -16,7 +16,7 @@ from cryptography import x509
 from receiver_plugins.montage_native import aiortc_patches
 from receiver_plugins.montage_native.ice import browser_ice_servers, turn_rest_credentials
 from receiver_plugins.montage_native.ratelimit import JoinRateLimit
-from receiver_plugins.montage_native.sdp import add_bitrate_hints, bitrate_hints
+from receiver_plugins.montage_native.sdp import add_bitrate_hints, bitrate_hints, first_video_codec
 from receiver_plugins.montage_native.tls import ensure_certificate, server_context, tls_wrapped
 
 ANSWER = ("v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 97 98 99 100\r\na=rtpmap:97 VP8/90000\r\na=rtpmap:98 rtx/90000\r\n"
@@ -130,3 +130,11 @@ async def test_tls_handshake_that_never_starts_is_dropped(tmp_path) -> None:
     writer.close()
     server.close()
     await server.wait_closed()
+
+
+def test_first_video_codec_is_the_answers_first_video_payload_type() -> None:
+    offer = ("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n"
+             "m=video 9 UDP/TLS/RTP/SAVPF 102 96 97\r\na=rtpmap:96 VP8/90000\r\na=rtpmap:97 rtx/90000\r\n"
+             "a=rtpmap:102 H264/90000\r\n")
+    assert first_video_codec(offer) == "H264"
+    assert first_video_codec("v=0\r\nm=audio 9 RTP/AVP 0\r\n") is None

@@ -256,3 +256,26 @@ async def test_newest_wins_tells_the_replaced_page(web_box: Any) -> None:
         assert (await _receive(second))["state"] == "active"
         assert await _receive(first) == {"v": 1, "type": "moderation", "notice": "removed", "message": "preempted"}
         await second.close()
+
+
+VP9_ONLY_OFFER = "\r\n".join([
+    "v=0", "o=- 1 2 IN IP4 127.0.0.1", "s=-", "t=0 0", "a=group:BUNDLE 0", "a=msid-semantic: WMS",
+    "m=video 9 UDP/TLS/RTP/SAVPF 98", "c=IN IP4 0.0.0.0", "a=rtcp:9 IN IP4 0.0.0.0",
+    "a=ice-ufrag:abcd", "a=ice-pwd:abcdefghijklmnopqrstuvwx",
+    "a=fingerprint:sha-256 " + ":".join(["AB"] * 32), "a=setup:actpass", "a=mid:0", "a=sendonly",
+    "a=rtcp-mux", "a=rtpmap:98 VP9/90000", ""])
+
+
+async def test_offer_the_box_cannot_receive_is_refused_with_a_typed_error(web_box: Any) -> None:
+    async with web_box() as (rx, native, client):
+        ws = await client.ws_connect("/ws")
+        await ws.send_str(json.dumps(join(rx.sessions.meeting.current)))
+        assert json.loads((await asyncio.wait_for(ws.receive(), 10)).data)["type"] == "joined"
+        await ws.send_str(json.dumps({"v": 1, "type": "offer", "sdp": VP9_ONLY_OFFER}))
+        error = json.loads((await asyncio.wait_for(ws.receive(), 10)).data)
+        assert error["type"] == "error" and error["code"] == "unsupported-media"
+        for _ in range(200):
+            if not rx.sessions.all():
+                break
+            await asyncio.sleep(0.02)
+        assert not rx.sessions.all() and native.counters["bad_messages"] == 1
