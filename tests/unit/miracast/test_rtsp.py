@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from receiver_plugins.miracast.rtsp import MAX_BODY_BYTES, Request, Response, RtspError, RtspParser
 
 from receiver_core import RemoteProtocolError
-from receiver_plugins.miracast.rtsp import MAX_BODY_BYTES, Request, Response, RtspError, RtspParser
 
 from .captures import TRANSCRIPTS, load_transcript
 

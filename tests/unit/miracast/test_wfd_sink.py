@@ -4,8 +4,6 @@ fed whole, coalesced and byte by byte; plus the quirks and refusals one by one."
 from __future__ import annotations
 
 import pytest
-
-from receiver_core import RemoteProtocolError
 from receiver_plugins.miracast.params import SinkCapabilities, parse_names, parse_values
 from receiver_plugins.miracast.rtsp import Request, Response, RtspParser
 from receiver_plugins.miracast.wfd import (
@@ -19,6 +17,8 @@ from receiver_plugins.miracast.wfd import (
     WfdSink,
     aggregate_url,
 )
+
+from receiver_core import RemoteProtocolError
 
 from .captures import TRANSCRIPTS, load_transcript
 
