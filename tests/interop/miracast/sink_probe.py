@@ -13,7 +13,6 @@ import sys
 import time
 
 import av
-
 from receiver_plugins.miracast.connection import ConnectionSettings, WfdConnection
 from receiver_plugins.miracast.ts_bridge import open_ts_consumer
 from receiver_plugins.miracast.wfd import FormatsSelected, KeepAlive
@@ -65,7 +64,7 @@ async def main(host: str, port: int, seconds: float, keepalives: int) -> dict:
             if keepalives and result["keepalives"] >= keepalives:
                 break
             await asyncio.sleep(0.2)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         result["error"] = "not playing after 30 s"
     if not runner.done():
         connection.stop("probe done")
