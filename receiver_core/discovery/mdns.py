@@ -187,11 +187,7 @@ class MdnsPublisher:
                 continue
             # only started plugins are advertised; failed ones are withdrawn
             for plugin, ads in self._receiver.plugins.call_each("receiver_mdns_services", running_only=True,
-                                                                receiver=self._receiver, interface=interface):
-                if not isinstance(ads, (list, tuple)) or not all(isinstance(a, ServiceAdvertisement) for a in ads):
-                    self._receiver.plugins.mark_failed(plugin, "must return a list of ServiceAdvertisement",
-                                                       hook="receiver_mdns_services")
-                    continue
+                                                                interface=interface):
                 for ad in ads:
                     key = (ad.service_type, ad.instance)
                     current = merged.get(key)
