@@ -81,17 +81,18 @@ class WfdConnection:
         self._stop_reason = ""
         self._ended = asyncio.Event()
         self._own_reason: str | None = None
+        self._reader: asyncio.StreamReader | None = None
         self._connected = 0.0
 
     # --------------------------------------------------------------------------------------- life
 
-    async def run(self) -> str:
-        """Connect, speak M1–M7, stream until the source, the watchdog or ``stop()`` ends it."""
+    async def open(self) -> str | None:
+        """Bind the RTP port and connect TCP to the source; ``None`` on success, else the reason."""
         loop = asyncio.get_running_loop()
         try:
             infos = await loop.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
         except OSError as exc:
-            return self._finish(f"cannot resolve {self.host}: {exc.strerror or exc}")
+            return self._finish(f"cannot resolve {self.host}: {exc.strerror or exc}", close=True)
         family, _t, _p, _c, address = infos[0]
         self._source_ips = {address[0]}
         try:
@@ -99,7 +100,7 @@ class WfdConnection:
                 lambda: _RtpProtocol(self), local_addr=("::" if family == socket.AF_INET6 else "0.0.0.0",
                                                         self.settings.rtp_port))
         except OSError as exc:
-            return self._finish(f"cannot bind the RTP port: {exc.strerror or exc}")
+            return self._finish(f"cannot bind the RTP port: {exc.strerror or exc}", close=True)
         sock = self._udp.get_extra_info("socket")
         try:  # a keyframe arrives as a burst of datagrams
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
@@ -112,15 +113,30 @@ class WfdConnection:
             reader, self._writer = await asyncio.wait_for(
                 asyncio.open_connection(address[0], self.port), self.settings.connect_timeout)
         except (TimeoutError, OSError) as exc:
-            return self._finish(f"cannot connect to {self.label}: {getattr(exc, 'strerror', None) or exc or 'timeout'}")
+            detail = getattr(exc, "strerror", None) or str(exc) or "timeout"
+            return self._finish(f"cannot connect to {self.label}: {detail}", close=True)
         self._connected = time.monotonic()
         peer = self._writer.get_extra_info("peername")
         if peer:
             self._source_ips.add(peer[0])
+        log.info("Miracast %s: connected, RTP on UDP %d", self.label, rtp_port)
+        self._reader = reader
+        return None
+
+    async def run(self) -> str:
+        """Speak M1–M7 and stream until the source, the watchdog or ``stop()`` ends it (opens first if needed)."""
+        if self._reader is None:
+            failure = await self.open()
+            if failure is not None:
+                return failure
+        if self._stop.is_set() or self.end_reason is not None:  # stopped while the core decided
+            return self._finish(self._stop_reason or "stopped", close=True)
+        self._connected = time.monotonic()
+        reader = self._reader
+        assert reader is not None and self.sink is not None
         self._watchdog = Watchdog(time.monotonic(), rtsp_timeout=self.settings.rtsp_timeout,
                                   rtp_timeout=self.settings.rtp_timeout,
                                   first_rtp_timeout=self.settings.first_rtp_timeout)
-        log.info("Miracast %s: connected, RTP on UDP %d", self.label, rtp_port)
         reading = asyncio.ensure_future(self._read(reader))
         watching = asyncio.ensure_future(self._watch())
         stopping = asyncio.ensure_future(self._stop.wait())
@@ -218,7 +234,8 @@ class WfdConnection:
         if self._own_reason is None:
             self._own_reason = reason
         if self.sink is not None and self.end_reason is None:
-            self.sink.teardown()
+            for event in self.sink.teardown():  # Ended at once when no RTSP session exists yet
+                self._handle(event)
             self._flush()
             try:
                 await asyncio.wait_for(self._ended.wait(), self.settings.teardown_wait)
@@ -226,12 +243,14 @@ class WfdConnection:
                 pass
         self._finish(reason)
 
-    def _finish(self, reason: str) -> str:
+    def _finish(self, reason: str, *, close: bool = False) -> str:
         if self.end_reason is None:
             if reason == "teardown":  # the M8 exchange completed: say who started it
                 reason = self._own_reason or "the source ended the session"
             self.end_reason = reason
         self._ended.set()
+        if close:
+            self._close()
         return self.end_reason
 
     def _close(self) -> None:

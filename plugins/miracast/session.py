@@ -58,13 +58,22 @@ class MiracastSource:
     # --------------------------------------------------------------------------------------- life
 
     async def run(self) -> None:
+        # reach the source first: an unreachable address never shows up as a session on the screen
+        failure = await self.connection.open()
+        if failure is not None:
+            self._settle(failure)
+            self.service.forget(self)
+            return
         try:
             self.session = await self.ctx.sessions.request(self.request, self)
         except (SessionRejected, AuthFailed) as exc:
             self._settle(f"refused by the box: {exc}")
+            self.connection.stop("refused")
+            await self.connection.run()  # closes TCP and the RTP port
             self.service.forget(self)
             return
         if self._stopped:
+            await self.connection.run()
             self.service.forget(self)
             return
         self.consumer = open_ts_consumer(f"miracast-ts:{self.host}", self._streams_found, self._packet,

@@ -13,6 +13,7 @@ Namespaces are named ``mcx<pid>x<n>``; every process in them is killed by pid, t
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[3]
 FLUXCAST_PYTHON = ROOT / ".venv-peers" / "fluxcast" / "bin" / "python"
@@ -157,7 +159,7 @@ class FluxcastPair:
         self.source_ns = Netns()
         self.sink_ns = Netns()
         tag = self.source_ns.name[-6:]
-        sink_if = f"mcs{tag}"
+        sink_if = self.sink_if = f"mcs{tag}"
         sh("ip", "link", "add", "p2p-wlan0-0", "netns", self.source_ns.name, "type", "veth", "peer", "name", sink_if,
            "netns", self.sink_ns.name)
         sh("ip", "-n", self.sink_ns.name, "link", "set", sink_if, "address", self.SINK_MAC)
@@ -211,9 +213,76 @@ def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
 
 def probe(ns: Netns, host: str, seconds: float, *, keepalives: int = 0, timeout: float = 120) -> dict:
     """Run the plugin's sink (``sink_probe.py``) inside ``ns`` against ``host:7236``."""
-    import json
-
     result = subprocess.run(ns.argv(sys.executable, PROBE, host, "7236", str(seconds), str(keepalives)),
                             capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+BOX_CONFIG = """
+[receiver]
+name = "Room Miracast"
+state_dir = "{work}/state"
+
+[status]
+bind = "127.0.0.1"
+port = 8470
+
+[display]
+backend = "headless"
+
+[audio]
+backend = "wav"
+path = "{work}/audio.wav"
+
+[network]
+roles = {{ "{iface}" = "wired" }}
+
+[plugins]
+disabled = ["airplay"]
+"""
+
+
+class Box:
+    """The real box (``montage-receiver run``) inside ``ns``: status API on 127.0.0.1:8470 there."""
+
+    def __init__(self, ns: Netns, work: Path, *, iface: str = "none") -> None:
+        self.ns = ns
+        self.work = work
+        work.mkdir(parents=True, exist_ok=True)
+        self.config = work / "box.toml"
+        self.config.write_text(BOX_CONFIG.format(work=work, iface=iface))
+        receiver = Path(sys.executable).with_name("montage-receiver")
+        self.receiver = receiver
+        self.log_path = work / "box.log"
+        self.proc = ns.popen(receiver, "--config", self.config, "run", log=self.log_path)
+        if not wait_for(lambda: self._get("/api/status") is not None, 40):
+            raise AssertionError(f"the box did not start: {self.log()[-3000:]}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def _get(self, path: str) -> Any:
+        result = subprocess.run(self.ns.argv("curl", "-sf", f"http://127.0.0.1:8470{path}"), capture_output=True,
+                                text=True, timeout=10)
+        return json.loads(result.stdout) if result.returncode == 0 and result.stdout else None
+
+    def status(self) -> dict:
+        return self._get("/api/status")
+
+    def miracast(self) -> dict:
+        return next(p["status"] for p in self.status()["plugins"] if p["name"] == "miracast")
+
+    def sessions(self) -> list[dict]:
+        return self.status()["sessions"]
+
+    def post(self, path: str, body: dict) -> dict:
+        result = subprocess.run(self.ns.argv("curl", "-s", "-X", "POST", "-d", json.dumps(body),
+                                             f"http://127.0.0.1:8470{path}"), capture_output=True, text=True,
+                                timeout=60)
+        return json.loads(result.stdout)
+
+    def connect(self, target: str) -> subprocess.CompletedProcess:
+        """``montage-receiver --config F miracast connect TARGET`` inside the namespace."""
+        return subprocess.run(self.ns.argv(self.receiver, "--config", self.config, "miracast", "connect", target),
+                              capture_output=True, text=True, timeout=90)
