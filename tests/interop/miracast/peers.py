@@ -286,3 +286,13 @@ class Box:
         """``montage-receiver --config F miracast connect TARGET`` inside the namespace."""
         return subprocess.run(self.ns.argv(self.receiver, "--config", self.config, "miracast", "connect", target),
                               capture_output=True, text=True, timeout=90)
+
+
+def veth_link(a: Netns, b: Netns, address_a: str, address_b: str, prefix: int = 24) -> None:
+    """A veth pair between two test namespaces, with an address on each end."""
+    name_a, name_b = f"mva{a.name[-6:]}", f"mvb{a.name[-6:]}"
+    sh("ip", "link", "add", name_a, "netns", a.name, "type", "veth", "peer", "name", name_b, "netns", b.name)
+    sh("ip", "-n", a.name, "addr", "add", f"{address_a}/{prefix}", "dev", name_a)
+    sh("ip", "-n", b.name, "addr", "add", f"{address_b}/{prefix}", "dev", name_b)
+    sh("ip", "-n", a.name, "link", "set", name_a, "up")
+    sh("ip", "-n", b.name, "link", "set", name_b, "up")

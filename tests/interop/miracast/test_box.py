@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from peers import Box, FluxcastPair, GndSource, wait_for
+from peers import Box, FluxcastPair, GndSource, veth_link, wait_for
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -86,3 +86,27 @@ def test_mice_source_ready_then_rtsp_with_approval(fluxcast: FluxcastPair, tmp_p
     assert mice.wait(60) == 0
     assert wait_for(lambda: "response 200 OK for TEARDOWN" in fluxcast.log(), 15), fluxcast.log()[-2000:]
     assert wait_for(lambda: box.miracast()["sources"] == [], 10)
+
+
+def test_two_sources_on_screen_at_once(gnd: GndSource, fluxcast: FluxcastPair, tmp_path: Path) -> None:
+    """GND (over a veth into its namespace) and fluxcast share the screen; kicking one leaves the other."""
+    veth_link(gnd.ns, fluxcast.sink_ns, "10.201.0.2", "10.201.0.1")
+    fluxcast.start(150)
+    box = Box(fluxcast.sink_ns, tmp_path / "box")
+    gnd.click_dummy_sink()
+    assert box.connect("10.201.0.2:7236").returncode == 0, box.log()[-3000:]
+    assert box.connect(FluxcastPair.SOURCE_IP).returncode == 0, box.log()[-3000:]
+
+    def both_shown() -> bool:
+        sessions = [s for s in box.sessions() if s["state"] == "active"]
+        return len(sessions) == 2 and all(s.get("media", {}).get("video", {}).get("shown", 0) > 30 for s in sessions)
+
+    assert wait_for(both_shown, 40), box.status()["sessions"]
+    assert len(box.status()["display"]["layout"]["tiles"]) == 2
+    flux = next(s for s in box.sessions() if s["peer"] == FluxcastPair.SOURCE_IP and s["state"] == "active")
+    box.post(f"/api/sessions/{flux['id']}/kick", {})
+    assert wait_for(lambda: [s["source"] for s in box.miracast()["sources"]] == ["10.201.0.2:7236"], 15)
+    gnd_session = next(s for s in box.sessions() if s["state"] == "active")
+    shown = gnd_session["media"]["video"]["shown"]
+    assert wait_for(lambda: next(s for s in box.sessions() if s["state"] == "active")["media"]["video"]["shown"]
+                    > shown + 30, 20)
