@@ -82,6 +82,7 @@ class WfdConnection:
         self._ended = asyncio.Event()
         self._own_reason: str | None = None
         self._reader: asyncio.StreamReader | None = None
+        self.timeline: dict[str, float] = {}  # wall-clock times: connected, m1, playing, first_rtp
         self._connected = 0.0
 
     # --------------------------------------------------------------------------------------- life
@@ -116,6 +117,7 @@ class WfdConnection:
             detail = getattr(exc, "strerror", None) or str(exc) or "timeout"
             return self._finish(f"cannot connect to {self.label}: {detail}", close=True)
         self._connected = time.monotonic()
+        self.timeline["connected"] = time.time()
         peer = self._writer.get_extra_info("peername")
         if peer:
             self._source_ips.add(peer[0])
@@ -184,6 +186,7 @@ class WfdConnection:
                 self._finish("the source closed the RTSP connection")
                 return
             self._watchdog.rtsp(time.monotonic())
+            self.timeline.setdefault("m1", time.time())
             try:
                 events = self.sink.receive_data(data)
             except RemoteProtocolError as exc:
@@ -200,6 +203,7 @@ class WfdConnection:
             log.info("Miracast %s: playing (session %s)", self.label, event.session_id)
             self._watchdog.playing(time.monotonic())
             self.playing.set()
+            self.timeline.setdefault("playing", time.time())
             self.request_idr(force=True)  # GND otherwise sends its next keyframe only ~10 s later
         elif isinstance(event, Paused):
             self._watchdog.paused()
@@ -276,6 +280,7 @@ class WfdConnection:
         self.rtp_bytes += len(data)
         if self._watchdog is not None:
             self._watchdog.rtp(time.monotonic())
+        self.timeline.setdefault("first_rtp", time.time())
         lost_before = self.reorder.lost
         for payload in self.reorder.push(packet.sequence, packet.payload):
             self.on_ts(payload)
@@ -288,4 +293,5 @@ class WfdConnection:
                 "rtp_packets": self.rtp_packets, "rtp_bytes": self.rtp_bytes, "rtp_lost": self.reorder.lost,
                 "rtp_late": self.reorder.late, "bad_datagrams": self.bad_datagrams,
                 "idr_requests": self.sink.idr_requests if self.sink else 0,
-                "keepalives": self.sink.keepalives if self.sink else 0, "end": self.end_reason}
+                "keepalives": self.sink.keepalives if self.sink else 0, "end": self.end_reason,
+                "timeline": dict(self.timeline)}
