@@ -118,6 +118,9 @@ def _demux(pipe: _Pipe, on_streams: OnStreams, on_packet: OnPacket, on_error: On
                                         keyframe=packet.is_keyframe))
     except (av.FFmpegError, OSError, ValueError) as exc:
         on_error(f"the MPEG-TS stream became unreadable: {exc}")
+    except Exception as exc:  # noqa: BLE001 - bytes from one source must end that source, never the plugin
+        log.exception("MPEG-TS demuxer failed")
+        on_error(f"the MPEG-TS demuxer failed: {type(exc).__name__}")
     finally:
         container.close()
 
