@@ -25,6 +25,7 @@ Conventions (enforced by meta-tests in ``tests/core/test_hookspecs.py``):
 from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping, Sequence
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -85,7 +86,7 @@ class HookDeclarer:
     def __init__(self, pm: pluggy.PluginManager) -> None:
         self._pm = pm
 
-    def add_hookspecs(self, module_or_class: object) -> None:
+    def add_hookspecs(self, module_or_class: ModuleType | type) -> None:
         """Declare the ``receiver_*`` hookspecs found on ``module_or_class``."""
         self._pm.add_hookspecs(module_or_class)
 

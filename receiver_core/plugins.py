@@ -98,7 +98,7 @@ class ReceiverPluginManager(pluggy.PluginManager):
         self._host: ContextHost | None = None
         self._failure_listeners: list[Callable[[str, str], None]] = []
         #: ``RECEIVER_TRACE_HOOKS=1``: log every hook answer (type and size only, never contents)
-        self.trace = os.environ.get("RECEIVER_TRACE_HOOKS") == "1"
+        self.trace_hooks = os.environ.get("RECEIVER_TRACE_HOOKS") == "1"
 
     # ------------------------------------------------------------------------------- registration
 
@@ -212,7 +212,8 @@ class ReceiverPluginManager(pluggy.PluginManager):
         for ep in eps:
             names_seen.add(ep.name)
             dist = getattr(ep, "dist", None)
-            dist_fields = {"distribution": dist.name if dist else None, "version": dist.version if dist else None}
+            dist_fields: dict[str, Any] = {"distribution": dist.name if dist else None,
+                                           "version": dist.version if dist else None}
             if self.is_blocked(ep.name):
                 self.records[ep.name] = PluginRecord(name=ep.name, origin="entry-point", state=PluginState.DISABLED,
                                                      **dist_fields)
@@ -285,6 +286,11 @@ class ReceiverPluginManager(pluggy.PluginManager):
 
     def active_names(self) -> list[str]:
         return [name for name, rec in self.records.items() if rec.active]
+
+    def display_name(self, name: str) -> str:
+        """The manifest's display name of plugin ``name`` (its name when it has none)."""
+        record = self.records.get(name)
+        return record.manifest.display_name if record and record.manifest else name
 
     def hooks_of(self, name: str) -> list[str]:
         plugin = self.get_plugin(name)
@@ -369,7 +375,7 @@ class ReceiverPluginManager(pluggy.PluginManager):
         problem = _returns(hook_name).problem(value)
         if problem is not None:
             return self._failed(hook_name, name, problem, raise_errors)
-        if self.trace:
+        if self.trace_hooks:
             hook_log.debug("%s <- %s: %s", hook_name, name, _summary(value))
         return True, value
 
@@ -458,8 +464,9 @@ def _build(plugin: object, ctx: PluginContext, name: str) -> object:
     """A class or factory is called with the context; a module or a built object is used as it is."""
     if not (inspect.isclass(plugin) or inspect.isfunction(plugin)):
         return plugin
+    factory: Callable[[PluginContext], object] = plugin
     try:
-        return plugin(ctx)
+        return factory(ctx)
     except Exception as exc:
         raise PluginError(f"plugin {name!r} could not be built: {describe_error(exc)}") from exc
 

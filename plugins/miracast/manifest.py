@@ -6,7 +6,6 @@ manifest = PluginManifest(
     version="0.2.0",
     requires_core=">=0.2,<0.3",
     service_types=("_display._tcp",),
-    needs=(),
     provides=("Wi-Fi Display RTSP sink (H.264 + AAC/LPCM over RTP/MPEG-TS)",
               "Miracast over Infrastructure (MS-MICE, unencrypted)", "manual connect to a source"),
     summary="Miracast sink over the network (MS-MICE) and by manual connect; Wi-Fi Direct pending.",

@@ -79,7 +79,7 @@ def read_toml(path: str | os.PathLike[str] | None) -> tuple[dict[str, Any], str 
     Returns ``(data, source)`` where ``source`` is the path read, or ``None`` for defaults.
     """
     explicit = path is not None
-    target = Path(path) if explicit else DEFAULT_PATH
+    target = Path(path) if path is not None else DEFAULT_PATH
     try:
         text = target.read_bytes().decode("utf-8")
     except FileNotFoundError:
@@ -103,7 +103,7 @@ def plugin_settings(raw: Mapping[str, Any], environ: Mapping[str, str] | None = 
     turns autoload off.
     """
     env = os.environ if environ is None else environ
-    section = structure(PluginsSection, raw.get("plugins", {}), "plugins")
+    section: PluginsSection = structure(PluginsSection, raw.get("plugins", {}), "plugins")
     if env.get("RECEIVER_PLUGINS"):
         names = tuple(n.strip() for n in env["RECEIVER_PLUGINS"].split(",") if n.strip())
         section = attrs.evolve(section, autoload=False, enabled=names)

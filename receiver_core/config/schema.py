@@ -117,6 +117,7 @@ def _type_name(tp: Any) -> str:
 
 
 def _convert(tp: Any, value: Any, path: str, meta: Mapping[str, Any]) -> Any:
+    converted: Any
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
@@ -193,11 +194,12 @@ def check_section_class(cls: type, path: str) -> None:
     except Exception as exc:
         raise ConfigError(path, f"cannot read the field types of {cls.__name__}: {exc}") from None
     for field in attrs.fields(cls):
-        problem = unsupported_type(hints.get(field.name, Any))
+        tp = hints.get(field.name, Any)
+        problem = unsupported_type(tp)
         if problem is not None:
             raise ConfigError(join_key(path, field.name), f"unsupported setting type {problem}")
-        if attrs.has(hints.get(field.name)):
-            check_section_class(hints[field.name], join_key(path, field.name))
+        if isinstance(tp, type) and attrs.has(tp):
+            check_section_class(tp, join_key(path, field.name))
 
 
 def _check(value: Any, path: str, meta: Mapping[str, Any]) -> None:
@@ -206,7 +208,7 @@ def _check(value: Any, path: str, meta: Mapping[str, Any]) -> None:
         if (low is not None and value < low) or (high is not None and value > high):
             if low is not None and high is not None:
                 raise ConfigError(path, f"must be {_num(low)}..{_num(high)}")
-            raise ConfigError(path, f"must be >= {_num(low)}" if low is not None else f"must be <= {_num(high)}")
+            raise ConfigError(path, f"must be >= {_num(low)}" if low is not None else f"must be <= {_num(high or 0)}")
     if choices is not None and value not in choices:
         raise ConfigError(path, "must be one of " + ", ".join(repr(c) for c in choices))
     if check is not None:
