@@ -95,7 +95,8 @@ class WfdConnection:
         except OSError as exc:
             return self._finish(f"cannot resolve {self.host}: {exc.strerror or exc}", close=True)
         family, _t, _p, _c, address = infos[0]
-        self._source_ips = {address[0]}
+        source_ip = str(address[0])
+        self._source_ips = {source_ip}
         try:
             self._udp, _proto = await loop.create_datagram_endpoint(
                 lambda: _RtpProtocol(self), local_addr=("::" if family == socket.AF_INET6 else "0.0.0.0",
@@ -111,14 +112,15 @@ class WfdConnection:
         self.sink = WfdSink(SinkCapabilities(rtp_port=rtp_port, friendly_name=self.settings.friendly_name,
                                              version=self.settings.version))
         try:
-            reader, self._writer = await asyncio.wait_for(
-                asyncio.open_connection(address[0], self.port), self.settings.connect_timeout)
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(source_ip, self.port), self.settings.connect_timeout)
         except (TimeoutError, OSError) as exc:
             detail = getattr(exc, "strerror", None) or str(exc) or "timeout"
             return self._finish(f"cannot connect to {self.label}: {detail}", close=True)
         self._connected = time.monotonic()
         self.timeline["connected"] = time.time()
-        peer = self._writer.get_extra_info("peername")
+        self._writer = writer
+        peer = writer.get_extra_info("peername")
         if peer:
             self._source_ips.add(peer[0])
         log.info("Miracast %s: connected, RTP on UDP %d", self.label, rtp_port)

@@ -135,7 +135,8 @@ def build_message(command: Command, tlvs: list[tuple[int, bytes]]) -> bytes:
     size = 4 + sum(3 + len(v) for _t, v in tlvs)
     if size > MAX_MESSAGE:
         raise ValueError("MS-MICE message too large")
-    return MESSAGE.build({"size": size, "version": 1, "command": int(command), "tlvs": {"items": items}})
+    built: bytes = MESSAGE.build({"size": size, "version": 1, "command": int(command), "tlvs": {"items": items}})
+    return built
 
 
 class MiceFramer:

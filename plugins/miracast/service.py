@@ -131,7 +131,7 @@ class MiracastService:
 
     def advertisements(self, instance: str, port: int) -> list[ServiceAdvertisement]:
         name = instance.encode()[:63].decode(errors="ignore") or "montage-receiver"
-        return [ServiceAdvertisement("_display._tcp", name, port, (("container_id", self.container_id),))]
+        return [ServiceAdvertisement("_display._tcp", name, port, {"container_id": self.container_id})]
 
     # --------------------------------------------------------------------------------------- core
 
