@@ -29,7 +29,7 @@ def test_fluxcast_session(fluxcast: FluxcastPair) -> None:
     fluxcast.start(60)
     result = probe(fluxcast.sink_ns, FluxcastPair.SOURCE_IP, 8)
     assert result["selected"] == [1280, 720, 30, "constrained-baseline"], result
-    assert result["size"] == [1280, 720] and result["video_frames"] >= 120 and result["decode_errors"] == 0, result
+    assert result["size"] == [1280, 720] and result["video_frames"] >= 60 and result["decode_errors"] == 0, result
     assert result["audio_packets"] > 0
     assert result["end"] == "probe done" and result["state"] == "ended", result
     assert "TEARDOWN" in fluxcast.log()
@@ -39,4 +39,4 @@ def test_fluxcast_video_only(fluxcast: FluxcastPair) -> None:
     fluxcast.start(60, no_audio=True)
     result = probe(fluxcast.sink_ns, FluxcastPair.SOURCE_IP, 5)
     assert result["audio_selected"] is None and result["audio_packets"] == 0
-    assert result["video_frames"] >= 60, result
+    assert result["video_frames"] >= 30, result
