@@ -76,6 +76,7 @@ class WfdConnection:
         self._writer: asyncio.StreamWriter | None = None
         self._udp: asyncio.DatagramTransport | None = None
         self._source_ips: set[str] = set()
+        self.source_ip: str | None = None  # the address actually connected to (after open())
         self._last_idr = float("-inf")
         self._stop = asyncio.Event()
         self._stop_reason = ""
@@ -95,7 +96,7 @@ class WfdConnection:
         except OSError as exc:
             return self._finish(f"cannot resolve {self.host}: {exc.strerror or exc}", close=True)
         family, _t, _p, _c, address = infos[0]
-        source_ip = str(address[0])
+        source_ip = self.source_ip = str(address[0])
         self._source_ips = {source_ip}
         try:
             self._udp, _proto = await loop.create_datagram_endpoint(

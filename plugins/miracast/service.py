@@ -61,7 +61,7 @@ class MiracastService:
         self.container_id = load_container_id(ctx.state_dir)
         self.sources: list[MiracastSource] = []
         self.mice_links: dict[MiceProtocol, MiracastSource] = {}
-        self.manual_hosts: set[str] = set()
+        self.manual_hosts: set[str] = set()  # addresses of admin connects being decided (no PIN/approval)
         self.refused = 0
 
     def connection_settings(self) -> ConnectionSettings:
@@ -86,10 +86,8 @@ class MiracastService:
             host, port = parse_target(target)
         except ValueError as exc:
             return False, str(exc)
-        self.manual_hosts.add(host)
         source = self.start(host, port, origin="manual", display_name=f"Miracast {host}")
         if source is None:
-            self.manual_hosts.discard(host)
             return False, f"already {len(self.sources)} Miracast sources on the box"
         try:
             outcome = await asyncio.wait_for(asyncio.shield(source.result), timeout)
@@ -103,8 +101,6 @@ class MiracastService:
     def forget(self, source: MiracastSource) -> None:
         if source in self.sources:
             self.sources.remove(source)
-        if source.origin == "manual" and not any(s.host == source.host and s.origin == "manual" for s in self.sources):
-            self.manual_hosts.discard(source.host)
         for link, linked in list(self.mice_links.items()):
             if linked is source:
                 del self.mice_links[link]

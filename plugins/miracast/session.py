@@ -53,7 +53,8 @@ class MiracastSource:
 
     @property
     def request(self) -> SessionRequest:
-        return SessionRequest("miracast", self.host, display_name=self.display_name, client_id=self.client_id)
+        address = self.connection.source_ip or self.host  # blocks and lockouts key on the address, not a name
+        return SessionRequest("miracast", address, display_name=self.display_name, client_id=self.client_id)
 
     # --------------------------------------------------------------------------------------- life
 
@@ -64,6 +65,10 @@ class MiracastSource:
             self._settle(failure)
             self.service.forget(self)
             return
+        # an admin's connect needs no PIN/approval: marked only while this request is decided
+        manual = self.connection.source_ip if self.origin == "manual" else None
+        if manual:
+            self.service.manual_hosts.add(manual)
         try:
             self.session = await self.ctx.sessions.request(self.request, self)
         except (SessionRejected, AuthFailed) as exc:
@@ -72,6 +77,9 @@ class MiracastSource:
             await self.connection.run()  # closes TCP and the RTP port
             self.service.forget(self)
             return
+        finally:
+            if manual:
+                self.service.manual_hosts.discard(manual)
         if self._stopped:
             await self.connection.run()
             self.service.forget(self)
