@@ -18,7 +18,7 @@ from receiver_core import RemoteProtocolError
 
 from .params import SinkCapabilities
 from .rtp import ReorderBuffer, RtpError, Watchdog, parse_rtp
-from .wfd import Ended, FormatsSelected, KeepAlive, Paused, Playing, WfdSink
+from .wfd import Ended, Paused, Playing, WfdSink
 
 __all__ = ["ConnectionSettings", "WfdConnection"]
 
@@ -160,9 +160,6 @@ class WfdConnection:
         self._stop_reason = reason
         self._stop.set()
 
-    async def wait_ended(self) -> None:
-        await self._ended.wait()
-
     def request_idr(self, *, force: bool = False) -> bool:
         """M13, at most once per ``idr_interval`` unless forced."""
         now = time.monotonic()
@@ -212,8 +209,6 @@ class WfdConnection:
             self._watchdog.paused()
         elif isinstance(event, Ended):
             self._finish(event.reason)
-        elif isinstance(event, KeepAlive | FormatsSelected):
-            pass
         self.on_event(event)
 
     def _flush(self) -> None:
