@@ -6,7 +6,7 @@
    wall clock) and the first status poll (every ~20 ms) that shows a composited frame.
 2. **Decoded frames, ours / ffmpeg**, same capture, same run: the GND 1080p30 TS capture sent through the
    plugin's RTP path in-process (RTP packetised 7 TS per datagram → ``parse_rtp`` → ``ReorderBuffer``
-   → the TS seam → PyAV H.264 decoder) against ``ffmpeg -f null`` on the same file.
+   → the core's ``TsReceiver`` → PyAV H.264 decoder) against ``ffmpeg -f null`` on the same file.
 
     .venv-test/bin/python bench/miracast.py [--runs 5] [--skip-gnd]
 """
@@ -20,7 +20,6 @@ import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -32,31 +31,26 @@ CAPTURE = ROOT / "tests" / "unit" / "miracast" / "data" / "ts-gnd-0.90.5-h264-cb
 def decode_ratio() -> tuple[int, int]:
     import av
     from receiver_plugins.miracast.rtp import ReorderBuffer, parse_rtp
-    from receiver_plugins.miracast.ts_bridge import open_ts_consumer
+
+    from receiver_core.media.mpegts import AccessUnit, TsReceiver
 
     data = CAPTURE.read_bytes()
     chunk = 7 * 188
     datagrams = [struct.pack("!BBHII", 0x80, 33, seq & 0xFFFF, 0, 1) + data[i:i + chunk]
                  for seq, i in enumerate(range(0, len(data) - len(data) % 188, chunk))]
     ctx = av.CodecContext.create("h264", "r")
+    receiver = TsReceiver()
     frames = 0
-    done = threading.Event()
-
-    def on_packet(kind: str, packet: object) -> None:
-        nonlocal frames
-        if kind == "video":
-            frames += len(ctx.decode(av.Packet(packet.data)))  # type: ignore[attr-defined]
-
-    consumer = open_ts_consumer("bench-ts", lambda v, a: None, on_packet, lambda m: done.set())
     reorder = ReorderBuffer()
+    payloads = []
     for datagram in datagrams:
         packet = parse_rtp(datagram)
-        for payload in reorder.push(packet.sequence, packet.payload):
-            consumer.feed(payload)
-    for payload in reorder.flush():
-        consumer.feed(payload)
-    consumer.close()
-    time.sleep(2)
+        payloads += reorder.push(packet.sequence, packet.payload)
+    payloads += reorder.flush()
+    for payload in payloads:
+        for event in receiver.feed(payload, time.monotonic()):
+            if isinstance(event, AccessUnit) and event.kind == "video":
+                frames += len(ctx.decode(av.Packet(event.packet.data)))
     frames += len(ctx.decode(None))
     result = subprocess.run(["ffmpeg", "-hide_banner", "-nostats", "-i", str(CAPTURE), "-map", "0:v", "-f", "null",
                              "-", "-progress", "pipe:1"], capture_output=True, text=True, timeout=60)

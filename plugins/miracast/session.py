@@ -1,5 +1,6 @@
-"""One Wi-Fi Display source = one core session: ``WfdConnection`` for the protocol, the TS seam for
-demuxing, the core for everything else (PIN/approval, admission, media, moderation).
+"""One Wi-Fi Display source = one core session: ``WfdConnection`` for the protocol, the core's MPEG-TS
+receiver (``TsSources``) for demuxing, the core for everything else (PIN/approval, admission, media,
+moderation).
 
 ``MiracastSource`` is also the session's handler: ``stop(reason)`` (kick, block, preemption,
 shutdown) sends TEARDOWN and closes the connection.
@@ -9,20 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from receiver_core import (
     AuthFailed,
-    MediaCaps,
-    MediaPacket,
     QueueSource,
     SessionRejected,
     SessionRequest,
     UnsupportedMedia,
 )
+from receiver_core.media.mpegts import TsSources
 
 from .connection import WfdConnection
-from .ts_bridge import TsConsumer, open_ts_consumer
 
 if TYPE_CHECKING:
     from .service import MiracastService
@@ -43,10 +43,9 @@ class MiracastSource:
         self.display_name = display_name or f"Miracast {host}"
         self.client_id = client_id
         self.session: Any = None
-        self.sources: dict[str, QueueSource] = {}
+        self.ts = TsSources(on_source=self._source, on_keyframe_request=self._keyframe)
         self.connection = WfdConnection(host, port, service.connection_settings(), on_ts=self._ts,
                                         label=f"{host}:{port}")
-        self.consumer: TsConsumer | None = None
         self.result: asyncio.Future[str] = asyncio.get_running_loop().create_future()  # "playing" or why not
         self.end_reason: str | None = None
         self._stopped = False
@@ -84,16 +83,12 @@ class MiracastSource:
             await self.connection.run()
             self.service.forget(self)
             return
-        self.consumer = open_ts_consumer(f"miracast-ts:{self.host}", self._streams_found, self._packet,
-                                         self._demux_error, start_thread=self.ctx.start_thread)
         playing = self.ctx.spawn(self._report_playing(), name=f"miracast-playing:{self.host}")
         try:
             reason = await self.connection.run()
         finally:
             playing.cancel()
-            self.consumer.close()
-            for source in self.sources.values():
-                source.end()
+            self.ts.close()
         self.end_reason = reason
         self._settle(reason)
         log.info("Miracast %s: ended (%s)", self.connection.label, reason)
@@ -118,50 +113,28 @@ class MiracastSource:
     # -------------------------------------------------------------------------------------- media
 
     def _ts(self, data: bytes) -> None:
-        if self.consumer is not None:
-            self.consumer.feed(data)
+        """In-order TS packets from the RTP reorder buffer into the core's MPEG-TS receiver."""
+        self.ts.feed(data, time.monotonic())
 
-    def _streams_found(self, video: MediaCaps | None, audio: MediaCaps | None) -> None:  # demux thread
-        self.ctx.call_soon_threadsafe(self._attach_later, video, audio)
+    def _source(self, kind: str, source: QueueSource) -> None:
+        """A stream's first access unit is complete: attach it (the queue keeps it meanwhile)."""
+        self.ctx.spawn(self._attach(kind, source), name=f"miracast-attach:{self.host}:{kind}")
 
-    def _packet(self, kind: str, packet: MediaPacket) -> None:  # demux thread
-        self.ctx.call_soon_threadsafe(self._push, kind, packet)
-
-    def _demux_error(self, message: str) -> None:  # demux thread
-        self.ctx.call_soon_threadsafe(self.connection.stop, f"media: {message}")
-
-    def _attach_later(self, video: MediaCaps | None, audio: MediaCaps | None) -> None:
-        # the queues exist before the first packet arrives, so the first keyframe is kept
-        if video is not None:
-            self.sources["video"] = QueueSource(video, maxsize=30, on_keyframe_request=self._keyframe)
-        if audio is not None:
-            self.sources["audio"] = QueueSource(audio, maxsize=100)
-        self.ctx.spawn(self._attach(), name=f"miracast-attach:{self.host}")
-
-    async def _attach(self) -> None:
-        if "video" not in self.sources:
-            self.connection.stop("the source sent no video")
+    async def _attach(self, kind: str, source: QueueSource) -> None:
+        if self.session is None or self.connection.end_reason is not None:
             return
         try:
-            await self.ctx.media.attach(self.session, self.sources["video"])
+            await self.ctx.media.attach(self.session, source)
         except UnsupportedMedia as exc:
-            self.connection.stop(f"unsupported video: {exc}")
-            return
-        if "audio" in self.sources:
-            try:
-                await self.ctx.media.attach(self.session, self.sources["audio"])
-            except UnsupportedMedia as exc:
-                self.sources.pop("audio").end()
+            if kind == "video":
+                self.connection.stop(f"unsupported video: {exc}")
+            else:
+                source.end()
                 log.warning("Miracast %s: audio ignored (%s)", self.connection.label, exc)
-
-    def _push(self, kind: str, packet: MediaPacket) -> None:
-        source = self.sources.get(kind)
-        if source is not None:
-            source.push(packet)
 
     def _keyframe(self) -> None:
         self.connection.request_idr()
 
     def status(self) -> dict[str, Any]:
         return {**self.connection.status(), "origin": self.origin, "name": self.display_name,
-                "core_session": getattr(self.session, "id", None)}
+                "core_session": getattr(self.session, "id", None), "ts": self.ts.status()}

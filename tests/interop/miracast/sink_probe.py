@@ -1,4 +1,4 @@
-"""Run the plugin's Wi-Fi Display sink (``WfdConnection`` + the TS seam) against a real source and
+"""Run the plugin's Wi-Fi Display sink (``WfdConnection`` + the core's ``TsReceiver``) against a real source and
 print one JSON line with what happened. Used by the interop tests inside their network namespaces
 (``ip netns exec NS python sink_probe.py HOST PORT SECONDS``), before the box itself runs it.
 
@@ -14,37 +14,35 @@ import time
 
 import av
 from receiver_plugins.miracast.connection import ConnectionSettings, WfdConnection
-from receiver_plugins.miracast.ts_bridge import open_ts_consumer
 from receiver_plugins.miracast.wfd import FormatsSelected, KeepAlive
+
+from receiver_core.media.mpegts import AccessUnit, TsReceiver
 
 
 async def main(host: str, port: int, seconds: float, keepalives: int) -> dict:
     loop = asyncio.get_running_loop()
     result: dict = {"video_frames": 0, "audio_packets": 0, "decode_errors": 0, "keepalives": 0}
-    decoder: dict = {}
     started = time.monotonic()
 
-    def on_streams(video, audio) -> None:
-        result["video_caps"] = video.describe() if video else None
-        result["audio_caps"] = audio.describe() if audio else None
+    receiver = TsReceiver()
+    ctx = av.CodecContext.create("h264", "r")
 
-    def on_packet(kind, packet) -> None:
-        if kind == "audio":
-            result["audio_packets"] += 1
-            return
-        ctx = decoder.setdefault("h264", av.CodecContext.create("h264", "r"))
-        try:
-            for frame in ctx.decode(av.Packet(packet.data)):
-                result["video_frames"] += 1
-                result.setdefault("first_frame_s", round(time.monotonic() - started, 3))
-                result["size"] = [frame.width, frame.height]
-        except av.FFmpegError:
-            result["decode_errors"] += 1
-
-    def on_error(message: str) -> None:
-        result["demux_error"] = message
-
-    consumer = open_ts_consumer("probe-demux", on_streams, on_packet, on_error)
+    def on_ts(data: bytes) -> None:
+        for event in receiver.feed(data, time.monotonic()):
+            if not isinstance(event, AccessUnit):
+                continue
+            if event.kind == "audio":
+                result["audio_packets"] += 1
+                result["audio_caps"] = event.caps.describe()
+                continue
+            result["video_caps"] = event.caps.describe()
+            try:
+                for frame in ctx.decode(av.Packet(event.packet.data)):
+                    result["video_frames"] += 1
+                    result.setdefault("first_frame_s", round(time.monotonic() - started, 3))
+                    result["size"] = [frame.width, frame.height]
+            except av.FFmpegError:
+                result["decode_errors"] += 1
 
     def on_event(event) -> None:
         if isinstance(event, FormatsSelected):
@@ -54,7 +52,7 @@ async def main(host: str, port: int, seconds: float, keepalives: int) -> dict:
         elif isinstance(event, KeepAlive):
             result["keepalives"] += 1
 
-    connection = WfdConnection(host, port, ConnectionSettings(), on_ts=consumer.feed, on_event=on_event)
+    connection = WfdConnection(host, port, ConnectionSettings(), on_ts=on_ts, on_event=on_event)
     runner = asyncio.ensure_future(connection.run())
     try:
         await asyncio.wait_for(connection.playing.wait(), 30)
@@ -69,7 +67,6 @@ async def main(host: str, port: int, seconds: float, keepalives: int) -> dict:
     if not runner.done():
         connection.stop("probe done")
     result["end"] = await runner
-    consumer.close()
     await loop.run_in_executor(None, time.sleep, 0.5)
     result.update({k: v for k, v in connection.status().items() if k not in ("end",)})
     return result

@@ -1,4 +1,4 @@
-"""The plugin's WFD sink (RTSP client + RTP + TS seam, run by ``sink_probe.py``) against real sources.
+"""The plugin's WFD sink (RTSP client + RTP + the core TS receiver, run by ``sink_probe.py``) against real sources.
 
 These prove the protocol layer; ``test_box_*`` prove the same through the running box."""
 
