@@ -43,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
     net = sub.add_parser("net", help="interfaces, roles and addresses")
     net.add_argument("--json", action="store_true")
     sub.add_parser("hash-password", help="read a password, print the scrypt hash for [status] admin_password_hash")
+    miracast = sub.add_parser("miracast", help="Miracast sink").add_subparsers(dest="miracast_command", required=True)
+    connect = miracast.add_parser("connect", help="connect the running box to a Wi-Fi Display source; exit 0 "
+                                                  "once playing")
+    connect.add_argument("target", metavar="HOST[:PORT]", help="the source's RTSP address (port 7236 by default)")
     return p
 
 
@@ -77,6 +81,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _net(args)
     if args.command == "hash-password":
         return _hash_password()
+    if args.command == "miracast":
+        return _miracast_connect(args)
     raise AssertionError(args.command)
 
 
@@ -93,6 +99,49 @@ def _api_get(config: Any, path: str) -> Any:
     url = status_url(config.status.bind, config.status.port) + path
     with urllib.request.urlopen(url, timeout=3) as response:  # noqa: S310 - local status API
         return json.loads(response.read())
+
+
+def _api_post(config: Any, path: str, body: dict[str, Any], timeout: float) -> tuple[int, Any]:
+    """POST JSON to the running box; with an admin password hash set, the password comes from
+    ``MONTAGE_RECEIVER_ADMIN_PASSWORD`` or a prompt. Returns (HTTP status, decoded JSON)."""
+    import base64
+    import os
+
+    from .admin.api import status_url
+
+    request = urllib.request.Request(status_url(config.status.bind, config.status.port) + path, method="POST",
+                                     data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    if config.status.admin_password_hash:
+        password = os.environ.get("MONTAGE_RECEIVER_ADMIN_PASSWORD") or getpass.getpass("admin password: ")
+        token = base64.b64encode(f"admin:{password}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - local status API
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            return exc.code, json.loads(exc.read())
+        except ValueError:
+            return exc.code, {}
+
+
+def _miracast_connect(args: argparse.Namespace) -> int:
+    """``miracast connect HOST[:PORT]``: the plugin's admin route does the work inside the running box."""
+    config, _pm = _load(args.config)
+    try:
+        status, answer = _api_post(config, "/plugins/miracast/connect", {"target": args.target}, timeout=60)
+    except (OSError, urllib.error.URLError, ValueError) as exc:
+        print(f"miracast connect: no running box answers ({exc})", file=sys.stderr)
+        return 1
+    if status == 200 and answer.get("ok"):
+        print(f"playing: session {answer.get('session', '')}")
+        return 0
+    if status == 404:
+        reason = "the Miracast plugin is not running on the box"
+    else:
+        reason = answer.get("reason") or answer.get("error") or f"HTTP {status}"
+    print(f"miracast connect: {' '.join(str(reason).split())}", file=sys.stderr)
+    return 1
 
 
 def _plugins_list(args: argparse.Namespace) -> int:
