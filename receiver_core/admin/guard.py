@@ -59,6 +59,7 @@ class GuardedConnection(asyncio.Protocol):
         self.admitted = False
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._handshake: asyncio.Task[None] | None = None
+        self._early: list[bytes] = []  # decrypted bytes that came with the end of the TLS handshake
 
     # ------------------------------------------------------------------ asyncio.Protocol
 
@@ -77,6 +78,7 @@ class GuardedConnection(asyncio.Protocol):
         if self._guard.ssl_context is None:
             self._start_inner(transport)
         else:
+            transport.pause_reading()  # the ClientHello must wait for start_tls, not reach this protocol
             self._handshake = asyncio.get_running_loop().create_task(self._start_tls(transport))
 
     async def _start_tls(self, raw: asyncio.Transport) -> None:
@@ -100,10 +102,15 @@ class GuardedConnection(asyncio.Protocol):
         self.inner = self._guard.factory()
         self._guard.by_handler[self.inner] = self
         self.inner.connection_made(transport)
+        early, self._early = self._early, []
+        for data in early:
+            self.inner.data_received(data)
 
     def data_received(self, data: bytes) -> None:
         if self.inner is not None:
             self.inner.data_received(data)
+        elif self.admitted and sum(map(len, self._early)) + len(data) <= 65536:
+            self._early.append(data)  # TLS 1.3: the request may arrive before start_tls returns
 
     def eof_received(self) -> bool | None:
         if self.inner is not None:

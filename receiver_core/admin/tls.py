@@ -24,7 +24,7 @@ from cryptography.x509.oid import NameOID
 
 from ..errors import ConfigError
 
-__all__ = ["TlsIdentity", "load_or_create", "fingerprint"]
+__all__ = ["TlsIdentity", "certificate_path", "fingerprint", "load_or_create", "pinned_get"]
 
 log = logging.getLogger(__name__)
 
@@ -115,10 +115,11 @@ def load_or_create(state_dir: Path, *, cert: str = "", key: str = "", box_name: 
         except (OSError, ssl.SSLError) as exc:
             raise ConfigError("status.tls_cert", f"cannot use {cert} with {key}: {exc}") from None
         return identity
-    folder = state_dir / "admin-tls"
+    cert_path = certificate_path(state_dir, "")
+    key_path = cert_path.with_name("key.pem")
+    folder = cert_path.parent
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(folder, 0o700)
-    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
     generated = False
     if not _usable(cert_path, key_path):
         cert_pem, key_pem = _self_signed(box_name, addresses or [])
@@ -131,3 +132,33 @@ def load_or_create(state_dir: Path, *, cert: str = "", key: str = "", box_name: 
     if generated:
         log.info("admin API: made a self-signed TLS certificate, SHA-256 %s", identity.fingerprint)
     return identity
+
+
+def pinned_get(host: str, port: int, path: str, cert_path: Path, *, timeout: float = 3.0) -> bytes:
+    """GET over TLS from a box whose certificate must be exactly the one in ``cert_path`` (the CLI's
+    way to reach its own box: no CA and no host name involved, the certificate itself is pinned)."""
+    import http.client
+
+    expected = x509.load_pem_x509_certificate(cert_path.read_bytes()).public_bytes(serialization.Encoding.DER)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # replaced by the exact comparison below
+    connection = http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
+    try:
+        connection.connect()
+        assert isinstance(connection.sock, ssl.SSLSocket)
+        if connection.sock.getpeercert(binary_form=True) != expected:
+            raise ssl.SSLError(f"the API on {host}:{port} does not present the certificate in {cert_path}")
+        connection.request("GET", path, headers={"Host": f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"})
+        response = connection.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise OSError(f"HTTP {response.status}: {body[:200]!r}")
+        return body
+    finally:
+        connection.close()
+
+
+def certificate_path(state_dir: Path, configured: str) -> Path:
+    """Where the API's certificate is: the admin's, or the self-signed one in the state dir."""
+    return Path(configured) if configured else state_dir / "admin-tls" / "cert.pem"

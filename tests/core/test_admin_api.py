@@ -344,3 +344,54 @@ async def test_half_sent_requests_time_out_and_are_capped(receiver_factory: Any,
         assert time.monotonic() - started < 3.0
         for _reader, writer in half:
             writer.close()
+
+
+# ------------------------------------------------------------------------------------------ TLS
+
+
+async def test_beyond_loopback_the_api_speaks_tls_with_a_stored_self_signed_certificate(receiver_factory: Any) -> None:
+    import ssl
+
+    config = {"status": {"bind": "0.0.0.0", "admin_password_hash": HASH}}
+    async with receiver_factory(config=config) as rx:
+        folder = rx.state_dir / "admin-tls"
+        assert rx.admin.url.startswith("https://127.0.0.1:")
+        assert oct(folder.stat().st_mode & 0o777) == "0o700"
+        for name in ("cert.pem", "key.pem"):
+            assert oct((folder / name).stat().st_mode & 0o777) == "0o600"
+        context = ssl.create_default_context(cafile=str(folder / "cert.pem"))  # verified, host name included
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context)) as https:
+            status = await (await https.get(f"{rx.admin.url}/api/status")).json()
+            assert status["admin_api"]["tls_fingerprint_sha256"] == rx.admin.tls.fingerprint
+            login = await https.post(f"{rx.admin.url}/api/login", json={"password": "correct horse"})
+            assert login.status == 200 and "Secure" in login.headers["Set-Cookie"]
+        async with aiohttp.ClientSession() as plain:  # no plain HTTP on that port
+            with pytest.raises(aiohttp.ClientError):
+                await plain.get(f"http://127.0.0.1:{rx.admin.port}/api/status")
+        fingerprint, port, state = rx.admin.tls.fingerprint, rx.admin.port, rx.state_dir
+        # the CLI finds its box over TLS by pinning the stored certificate
+        from receiver_core.admin.tls import pinned_get
+
+        body = await asyncio.to_thread(pinned_get, "127.0.0.1", port, "/api/status", folder / "cert.pem")
+        assert json.loads(body)["name"] == "Test Room"
+    # the same certificate next time (clients pinned it)
+    async with receiver_factory(config={**config, "receiver": {"name": "Test Room", "state_dir": str(state)}}) as rx:
+        assert rx.admin.tls.fingerprint == fingerprint and not rx.admin.tls.generated
+
+
+async def test_the_admins_certificate_is_used_when_configured(receiver_factory: Any, tmp_path: Any) -> None:
+    from receiver_core.admin.tls import _self_signed, pinned_get
+
+    cert_pem, key_pem = _self_signed("Room 4.12", [])
+    (tmp_path / "c.pem").write_bytes(cert_pem)
+    (tmp_path / "k.pem").write_bytes(key_pem)
+    config = {"status": {"bind": "0.0.0.0", "admin_password_hash": HASH, "tls_cert": str(tmp_path / "c.pem"),
+                         "tls_key": str(tmp_path / "k.pem")}}
+    async with receiver_factory(config=config) as rx:
+        assert not (rx.state_dir / "admin-tls").exists()
+        body = await asyncio.to_thread(pinned_get, "127.0.0.1", rx.admin.port, "/api/status", tmp_path / "c.pem")
+        assert json.loads(body)["name"] == "Test Room"
+        other = tmp_path / "other.pem"
+        other.write_bytes(_self_signed("x", [])[0])
+        with pytest.raises(OSError, match="does not present"):
+            await asyncio.to_thread(pinned_get, "127.0.0.1", rx.admin.port, "/api/status", other)
