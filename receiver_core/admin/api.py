@@ -392,6 +392,7 @@ class AdminServer:
             "tls_fingerprint_sha256": self.tls.fingerprint if self.tls else None,
             "connections": self.guard.open_connections if self.guard else 0,
             "logged_in": len(self.tokens),
+            "password_checks": self.passwords.hashes,
             "refusals": dict(self.tally.counts),
         }
         return _json(status)
