@@ -43,8 +43,8 @@ def run_ours(path: str, threads: int, tile_size: tuple[int, int], frame_threads:
     from receiver_plugin_mpegts.demux import DEMUX_OPTIONS, video_caps
 
     from receiver_core.builtin.pyav_decoders import receiver_register_decoders
-    from receiver_core.display.backend import NullDisplay
     from receiver_core.display.compositor import Compositor, Surface
+    from receiver_core.display.headless import NullDisplay
     from receiver_core.media.caps import MediaPacket
     from receiver_core.media.decoders import DecoderOptions, DecoderRegistry
     from receiver_core.model import Layout, Rect, Screen, Tile

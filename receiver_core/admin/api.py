@@ -24,14 +24,17 @@ import ipaddress
 import logging
 import socket
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 from aiohttp import web
 from aiohttp.web_runner import BaseSite
 
+from ..attribution import acting_as
+from ..box import Box
+from ..config.schema import check_box_name
 from ..errors import InvalidTransition
-from ..model import Route
 from .auth import Busy, Grant, LockedOut, PasswordGate, TokenStore, csrf_matches
 from .bodies import MAX_BODY, BadRequest, dumps, finite_number, parse_json_object
 from .guard import ConnectionGuard, address_key
@@ -40,9 +43,10 @@ from .tally import ErrorTally, TallyLogger
 from .tls import TlsIdentity, load_or_create
 
 if TYPE_CHECKING:
-    from ..app import Receiver
+    from ..display.service import DisplayService
+    from ..session.manager import SessionManager
 
-__all__ = ["AdminServer", "Limits", "LIMITS"]
+__all__ = ["AdminServer", "Limits", "LIMITS", "local_host", "status_url"]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +74,17 @@ class Limits:
 LIMITS = Limits()
 
 
+def local_host(bind: str) -> str:
+    """The address a local client connects to for a server bound to ``bind``."""
+    return "127.0.0.1" if bind == "0.0.0.0" else ("::1" if bind == "::" else bind)
+
+
+def status_url(bind: str, port: int, *, tls: bool = False) -> str:
+    """The URL a local client uses to reach the status API bound to ``bind``:``port``."""
+    host = local_host(bind)
+    return f"{'https' if tls else 'http'}://{'[' + host + ']' if ':' in host else host}:{port}"
+
+
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
     return web.json_response({"error": message}, status=status, headers=headers, dumps=dumps)
 
@@ -84,6 +99,7 @@ class GuardedSite(BaseSite):
     def __init__(self, runner: web.AppRunner, host: str, port: int, guard: ConnectionGuard) -> None:
         super().__init__(runner, backlog=512)
         self._host, self._port, self._guard = host, port, guard
+        self._listening: asyncio.Server | None = None
 
     @property
     def name(self) -> str:
@@ -91,17 +107,38 @@ class GuardedSite(BaseSite):
 
     async def start(self) -> None:
         await super().start()
-        self._server = await asyncio.get_running_loop().create_server(
+        self._server = self._listening = await asyncio.get_running_loop().create_server(
             self._guard, self._host, self._port, backlog=self._backlog, reuse_address=True)
 
     @property
     def port(self) -> int:
-        assert self._server is not None
-        return int(self._server.sockets[0].getsockname()[1])
+        assert self._listening is not None
+        return int(self._listening.sockets[0].getsockname()[1])
+
+
+class AdminHost(Box, Protocol):
+    """What the status API needs of the box besides ``Box``."""
+
+    @property
+    def sessions(self) -> SessionManager: ...
+
+    @property
+    def display(self) -> DisplayService | None: ...
+
+    @property
+    def state_dir(self) -> Path: ...
+
+    def advertised_addresses(self) -> list[str]: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+    def plugin_status(self) -> list[dict[str, Any]]: ...
+
+    async def rename(self, name: str) -> None: ...
 
 
 class AdminServer:
-    def __init__(self, receiver: Receiver) -> None:
+    def __init__(self, receiver: AdminHost) -> None:
         self._receiver = receiver
         self.limits = LIMITS
         self.tally = ErrorTally(log)
@@ -142,19 +179,36 @@ class AdminServer:
 
     def _mount_plugin_routes(self, app: web.Application) -> None:
         plugins = self._receiver.plugins
-        for plugin, routes in plugins.call_each("receiver_admin_routes", receiver=self._receiver):
-            if not isinstance(routes, (list, tuple)) or not all(isinstance(x, Route) for x in routes):
-                plugins.mark_failed(plugin, "must return a list of Route", hook="receiver_admin_routes")
-                continue
+        for plugin, routes in plugins.call_each("receiver_admin_routes"):
             for route in routes:
                 path = f"/plugins/{plugin}/{route.path.lstrip('/')}"
                 try:
-                    resource = app.router.add_route(route.method.upper(), path, route.handler)
+                    resource = app.router.add_route(route.method.upper(), path, self._attributed(plugin, route.handler))
                 except (ValueError, RuntimeError) as exc:
                     plugins.mark_failed(plugin, f"route {path}: {exc}", hook="receiver_admin_routes")
                     break
                 if route.public:
                     app[PUBLIC_KEY].add(resource.resource)
+
+    def _attributed(self, plugin: str, handler: Handler) -> Handler:
+        """Run a plugin's route as that plugin: an exception or a non-response answer is a JSON 500
+        and marks that plugin failed, like any other hook of it."""
+        async def run(request: web.Request) -> web.StreamResponse:
+            with acting_as(plugin):
+                try:
+                    response: object = await handler(request)
+                except web.HTTPException:
+                    raise
+                except Exception as exc:
+                    self._receiver.plugins.mark_failed(plugin, exc, hook=f"route {request.method} {request.path}")
+                    return _error(500, f"plugin {plugin} failed on this request")
+            if not isinstance(response, web.StreamResponse):
+                self._receiver.plugins.mark_failed(
+                    plugin, f"must return an aiohttp response, not {type(response).__name__}",
+                    hook=f"route {request.method} {request.path}")
+                return _error(500, f"plugin {plugin} answered this request wrongly")
+            return response
+        return run
 
     @property
     def beyond_loopback(self) -> bool:
@@ -215,10 +269,8 @@ class AdminServer:
 
     @property
     def url(self) -> str:
-        host = self._receiver.config.status.bind
-        host = "127.0.0.1" if host == "0.0.0.0" else ("::1" if host == "::" else host)
-        scheme = "https" if self.tls else "http"
-        return f"{scheme}://{'[' + host + ']' if ':' in host else host}:{self.port}"
+        """Where a local client reaches this server (tests use it with ``port = 0``)."""
+        return status_url(self._receiver.config.status.bind, self.port or 0, tls=self.tls is not None)
 
     # ------------------------------------------------------------------------------------ middlewares
 
@@ -456,11 +508,11 @@ class AdminServer:
         return _json({"rotated": True})
 
     async def post_name(self, request: web.Request) -> web.Response:
-        from ..config.schema import _check_name
-
         body = await self._json_body(request)
         name = body.get("name")
-        problem = _check_name(name) if isinstance(name, str) else "must be a string"
+        if not isinstance(name, str):
+            return _error(400, "name must be a string")
+        problem = check_box_name(name)
         if problem:
             return _error(400, f"name {problem}")
         old = self._receiver.name

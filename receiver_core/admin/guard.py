@@ -83,8 +83,10 @@ class GuardedConnection(asyncio.Protocol):
 
     async def _start_tls(self, raw: asyncio.Transport) -> None:
         loop = asyncio.get_running_loop()
+        context = self._guard.ssl_context
+        assert context is not None
         try:
-            secure = await loop.start_tls(raw, self, self._guard.ssl_context, server_side=True,
+            secure = await loop.start_tls(raw, self, context, server_side=True,
                                           ssl_handshake_timeout=self._guard.header_timeout)
         except (OSError, ssl.SSLError, TimeoutError, ConnectionError) as exc:
             self._guard.tally.note("tls-handshake", f"admin API: TLS handshake with {self.key} failed "
@@ -92,8 +94,9 @@ class GuardedConnection(asyncio.Protocol):
             raw.abort()
             self._release()
             return
-        if not self.admitted:  # timed out or shut down while the handshake finished
-            secure.abort()
+        if secure is None or not self.admitted:  # timed out or shut down while the handshake finished
+            if secure is not None:
+                secure.abort()
             return
         self.transport = secure
         self._start_inner(secure)
@@ -114,7 +117,8 @@ class GuardedConnection(asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         if self.inner is not None:
-            return self.inner.eof_received()
+            keep_open: bool | None = self.inner.eof_received()
+            return keep_open
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:

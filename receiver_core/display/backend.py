@@ -1,4 +1,4 @@
-"""Display and audio backends: the protocol, the registries, and the ``null`` and ``headless`` displays.
+"""The display backend protocol and whether a screen or an audio device is there.
 
 A display backend receives the composite as one I420 (yuv420p) array of shape ``(h * 3 / 2, w)``
 from the display thread and does the final colour conversion itself (SDL's YUV textures), or
@@ -8,33 +8,18 @@ stream, PNG snapshots).
 
 from __future__ import annotations
 
-import io
 import logging
 import os
-import threading
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-import attrs
 import numpy as np
 
-from ..errors import ConfigError
 from ..model import Screen
-from ..registry import NamedRegistry
 
 if TYPE_CHECKING:
-    from ..app import Receiver
+    pass
 
-__all__ = [
-    "DisplayBackend",
-    "BackendSpec",
-    "BackendRegistry",
-    "DisplayBackendRegistry",
-    "AudioBackendRegistry",
-    "NullDisplay",
-    "HeadlessDisplay",
-    "i420_to_rgb",
-]
+__all__ = ["DisplayBackend", "display_available", "audio_available"]
 
 log = logging.getLogger(__name__)
 
@@ -56,144 +41,6 @@ class DisplayBackend(Protocol):
 
     def status(self) -> dict[str, Any]:
         """Counters for the status API."""
-
-
-@attrs.frozen
-class BackendSpec:
-    name: str
-    factory: Callable[[Receiver], Any] = attrs.field(eq=False, repr=False)
-    available: Callable[[], bool] = attrs.field(default=lambda: True, eq=False, repr=False)
-    description: str = ""
-    owner: str | None = None
-
-
-class BackendRegistry(NamedRegistry[BackendSpec]):
-    """Backends by name; ``auto`` resolves through a preference list of available ones."""
-
-    def __init__(self, kind: str, auto_order: tuple[str, ...]) -> None:
-        super().__init__()
-        self.kind = kind
-        self.what = f"{kind} backend"
-        self.auto_order = auto_order
-
-    def add(self, name: str, factory: Callable[[Receiver], Any], *, available: Callable[[], bool] = lambda: True,
-            description: str = "") -> None:
-        """Register a backend; a name already taken is refused (``PluginError`` naming both owners)."""
-        self._add(name, lambda owner: BackendSpec(name, factory, available, description, owner))
-
-    def resolve(self, wanted: str) -> BackendSpec:
-        if wanted == "auto":
-            for name in self.auto_order:
-                spec = self._entries.get(name)
-                if spec is not None and spec.available():
-                    return spec
-            raise ConfigError(f"{self.kind}.backend", "no backend is available")
-        spec = self._entries.get(wanted)
-        if spec is None:
-            raise ConfigError(f"{self.kind}.backend", f"unknown backend {wanted!r} (available: {', '.join(self.names())})")
-        return spec
-
-
-class DisplayBackendRegistry(BackendRegistry):
-    def __init__(self) -> None:
-        super().__init__("display", ("window", "headless", "null"))
-
-
-class AudioBackendRegistry(BackendRegistry):
-    def __init__(self) -> None:
-        super().__init__("audio", ("sdl", "null"))
-
-
-def i420_to_rgb(canvas: np.ndarray, width: int, height: int) -> np.ndarray:
-    """RGB copy of an I420 (BT.709) composite through libswscale (for snapshots and tests)."""
-    import av
-
-    frame = av.VideoFrame.from_ndarray(canvas, format="yuv420p")
-    return frame.reformat(format="rgb24", width=width, height=height, src_colorspace="ITU709",
-                          dst_colorspace="ITU709").to_ndarray()
-
-
-class NullDisplay:
-    """Counts frames, shows nothing (benchmarks, tests that only look at stats)."""
-
-    name = "null"
-
-    def __init__(self, receiver: Receiver | None = None) -> None:
-        self.frames = 0
-        self.screen: Screen | None = None
-
-    def open(self, screen: Screen) -> None:
-        self.screen = screen
-
-    def present(self, canvas: np.ndarray) -> None:
-        self.frames += 1
-
-    def close(self) -> None:
-        return None
-
-    def status(self) -> dict[str, Any]:
-        return {"backend": self.name, "frames": self.frames}
-
-
-class HeadlessDisplay:
-    """No screen: keeps the latest composite for ``/api/display/snapshot.jpg`` and the MJPEG preview."""
-
-    name = "headless"
-
-    def __init__(self, receiver: Receiver | None = None) -> None:
-        self.frames = 0
-        self.generation = 0
-        self.screen: Screen | None = None
-        self._latest: np.ndarray | None = None
-        self._spare: np.ndarray | None = None
-        self._lock = threading.Lock()
-        self.quality = receiver.config.display.jpeg_quality if receiver is not None else 80
-
-    def open(self, screen: Screen) -> None:
-        self.screen = screen
-
-    def present(self, canvas: np.ndarray) -> None:
-        # a read-only canvas (the idle screen) never changes: keep it; the compositor's is reused,
-        # so it is copied into the spare of two buffers (no allocation per frame)
-        if canvas.flags.writeable:
-            if self._spare is None or self._spare.shape != canvas.shape:
-                self._spare = np.empty_like(canvas)
-            np.copyto(self._spare, canvas)
-            latest = self._spare
-        else:
-            latest = canvas
-        with self._lock:
-            previous, self._latest = self._latest, latest
-            self.frames += 1
-            self.generation += 1
-        self._spare = previous if previous is not None and previous.flags.writeable else None
-
-    def close(self) -> None:
-        return None
-
-    def latest(self) -> np.ndarray | None:
-        """A copy of the latest composite (the buffer itself is reused by the next present)."""
-        with self._lock:
-            return None if self._latest is None else self._latest.copy()
-
-    def latest_rgb(self) -> np.ndarray | None:
-        canvas = self.latest()
-        if canvas is None or self.screen is None:
-            return None
-        return i420_to_rgb(canvas, self.screen.width, self.screen.height)
-
-    def encode(self, fmt: str = "JPEG") -> bytes | None:
-        from PIL import Image
-
-        rgb = self.latest_rgb()
-        if rgb is None:
-            return None
-        out = io.BytesIO()
-        Image.fromarray(rgb).save(out, fmt, **({"quality": self.quality} if fmt == "JPEG" else {}))
-        return out.getvalue()
-
-    def status(self) -> dict[str, Any]:
-        return {"backend": self.name, "frames": self.frames}
 
 
 def display_available() -> bool:

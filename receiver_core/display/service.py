@@ -1,4 +1,4 @@
-"""``DisplayService``: the display thread, layouts, surfaces, the idle screen and the audio output.
+"""``DisplayService``: the display thread, layouts, surfaces and the idle screen.
 
 The asyncio side decides (layout hook, overlays hook, labels) and hands plain data to the display
 thread; the display thread composes and presents, woken by surfaces when a frame is ready, at most
@@ -14,21 +14,23 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from ..box import Box
+from ..errors import HookFailed
 from ..media.audio import AudioOutput
 from ..memory import release_unused, streaming
 from ..model import IdleState, Layout, Overlay, Screen
-from ..plugins import HookFailed
-from .backend import AudioBackendRegistry, DisplayBackendRegistry, HeadlessDisplay
 from .compositor import I420, Compositor, Surface
+from .headless import HeadlessDisplay
 from .idle import Fonts, render_idle, render_label, render_strip
+from .layouts import compute_layout
+from .registry import BackendSpec, OutputSettings
 
 if TYPE_CHECKING:
-    from ..app import Receiver
-    from ..session.manager import Session
+    from ..session.manager import Session, SessionManager
 
 __all__ = ["DisplayService", "valid_layout"]
 
@@ -47,25 +49,27 @@ def valid_layout(layout: Any, screen: Screen, visible_ids: set[str]) -> bool:
     return layout.audio_focus is None or layout.audio_focus in visible_ids
 
 
-class DisplayService:
-    def __init__(self, receiver: Receiver) -> None:
-        from ..builtin.layouts import compute_layout
+class DisplayHost(Box, Protocol):
+    """What the display service needs of the box besides ``Box``."""
 
+    @property
+    def sessions(self) -> SessionManager | None: ...
+
+    def advertised_addresses(self) -> list[str]: ...
+
+
+class DisplayService:
+    """Composes what the layout policy places and shows it; the layout's audio focus goes to ``audio``."""
+
+    def __init__(self, receiver: DisplayHost, backend: BackendSpec, outputs: OutputSettings,
+                 audio: AudioOutput) -> None:
         self._receiver = receiver
-        self._fallback_layout = compute_layout
         cfg = receiver.config.display
         self.screen = Screen(cfg.width, cfg.height, cfg.fps)
-        displays = DisplayBackendRegistry()
-        audios = AudioBackendRegistry()
-        receiver.plugins.call_each("receiver_register_display_backends", registry=displays)
-        receiver.plugins.call_each("receiver_register_audio_backends", registry=audios)
-        displays.check_conflicts()  # a duplicate name fails startup naming both plugins
-        audios.check_conflicts()
-        self.backend_spec = displays.resolve(cfg.backend)
-        self.backend: Any = self.backend_spec.factory(receiver)
-        audio_cfg = receiver.config.audio
-        self.audio = AudioOutput(audios.resolve(audio_cfg.backend).factory(receiver), audio_cfg.sample_rate,
-                                 audio_cfg.channels)
+        self.backend_spec = backend
+        self.outputs = outputs
+        self.backend: Any = backend.factory(outputs)
+        self.audio = audio  # the layout policy decides who is heard
         self.fonts = Fonts()
         self.surfaces: dict[str, Surface] = {}
         self.layout = Layout()
@@ -91,7 +95,6 @@ class DisplayService:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         streaming(False)  # the box starts idle
-        self.audio.open()
         self._thread = threading.Thread(target=self._run, name="display", daemon=True)
         self._thread.start()
         await self._loop.run_in_executor(None, self._opened.wait, 15.0)
@@ -99,12 +102,15 @@ class DisplayService:
             log.error("display backend %s failed to open (%s); falling back to headless", self.backend.name,
                       self.open_error)
             await self._loop.run_in_executor(None, self._thread.join, 5.0)
-            self.backend = HeadlessDisplay(self._receiver)
+            self.backend = HeadlessDisplay(self.outputs)
             self._opened.clear()
             self._thread = threading.Thread(target=self._run, name="display", daemon=True)
             self._thread.start()
             await self._loop.run_in_executor(None, self._opened.wait, 15.0)
-        self._receiver.sessions.changed.connect(self._sessions_changed)
+        sessions = self._receiver.sessions
+        if sessions is None:
+            raise RuntimeError("the display starts after the session manager")
+        sessions.changed.connect(self._sessions_changed)
         await self.render_idle()
         self.relayout()
 
@@ -117,7 +123,6 @@ class DisplayService:
             await asyncio.gather(self._render_task, return_exceptions=True)
         if self._thread is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._thread.join, 5.0)
-        self.audio.close()
 
     # ------------------------------------------------------------------------------------ sessions
 
@@ -148,7 +153,7 @@ class DisplayService:
         visible = {s.id for s in sessions}
         layout = None
         try:
-            answer = self._receiver.plugins.call_first("receiver_layout", receiver=self._receiver, screen=self.screen,
+            answer = self._receiver.plugins.call_first("receiver_layout", screen=self.screen,
                                                        sessions=sessions)
             if answer is not None and valid_layout(answer[1], self.screen, visible):
                 layout = answer[1]
@@ -157,7 +162,7 @@ class DisplayService:
         except HookFailed as exc:
             log.error("layout hook failed, using full screen: %s", exc)
         if layout is None:
-            layout = self._fallback_layout("fullscreen", self.screen, sessions)
+            layout = compute_layout("fullscreen", self.screen, sessions)
         tiles = {t.session_id: t.rect for t in layout.tiles}
         for session_id, surface in self.surfaces.items():
             surface.tile = tiles.get(session_id)
@@ -173,9 +178,7 @@ class DisplayService:
         self._wake.set()
 
     def _label_text(self, session: Session) -> str:
-        record = self._receiver.plugins.records.get(session.protocol)
-        protocol = record.manifest.display_name if record and record.manifest else session.protocol
-        return f"{session.name} · {protocol}"
+        return f"{session.name} · {self._receiver.plugins.display_name(session.protocol)}"
 
     # ------------------------------------------------------------------------------------ idle screen
 
@@ -201,13 +204,10 @@ class DisplayService:
         )
 
     def collect_overlays(self) -> list[Overlay]:
+        """Every plugin's idle-screen items (``receiver_overlays``), in plugin call order."""
         items: list[Overlay] = []
-        plugins = self._receiver.plugins
-        for plugin, overlays in plugins.call_each("receiver_overlays", receiver=self._receiver, screen=self.screen,
-                                                  state=self.idle_state()):
-            if not isinstance(overlays, (list, tuple)) or not all(isinstance(o, Overlay) for o in overlays):
-                plugins.mark_failed(plugin, "must return a list of Overlay", hook="receiver_overlays")
-                continue
+        for _plugin, overlays in self._receiver.plugins.call_each("receiver_overlays", screen=self.screen,
+                                                                  state=self.idle_state()):
             items.extend(overlays)
         return items
 

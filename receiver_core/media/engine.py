@@ -9,18 +9,20 @@ video links resync on the next keyframe.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ..errors import MediaError
-from ..plugins import HookFailed
+from ..box import Box
+from ..errors import HookFailed, MediaError
 from .caps import VIDEO, MediaCaps, MediaSource
 from .decoders import DecoderOptions, DecoderRegistry, DecoderSpec
 from .pipeline import Link
 from .stats import StreamStats
 
 if TYPE_CHECKING:
-    from ..app import Receiver
-    from ..session.manager import Session
+    from ..display.service import DisplayService
+    from ..session.manager import Session, SessionManager
+    from .audio import AudioOutput
 
 __all__ = ["MediaEngine", "SessionMedia"]
 
@@ -28,6 +30,13 @@ log = logging.getLogger(__name__)
 
 VIDEO_QUEUE, VIDEO_MAX_LATE = 60, 0.3   # packets, seconds: latency is bounded by time
 AUDIO_QUEUE, AUDIO_MAX_LATE = 100, 0.5
+
+
+class EngineHost(Box, Protocol):
+    """What the media engine needs of the box besides ``Box``."""
+
+    @property
+    def sessions(self) -> SessionManager: ...
 
 
 class SessionMedia:
@@ -52,7 +61,7 @@ class SessionMedia:
 
 
 class MediaEngine:
-    def __init__(self, receiver: Receiver) -> None:
+    def __init__(self, receiver: EngineHost) -> None:
         self._receiver = receiver
         self.registry = DecoderRegistry(receiver.config.decoders.rank)
         receiver.plugins.call_each("receiver_register_decoders", registry=self.registry)
@@ -60,9 +69,25 @@ class MediaEngine:
         self.registry.check_overrides()
         self.options = DecoderOptions(threads=receiver.config.decoders.threads)
         self._visible: dict[str, bool] = {}
+        self._display: DisplayService | None = None
+        self._audio: AudioOutput | None = None
 
-    def start(self) -> None:
+    def start(self, display: DisplayService, audio: AudioOutput) -> None:
+        """Feed video to ``display`` and audio to ``audio`` from now on."""
+        self._display, self._audio = display, audio
         self._receiver.sessions.changed.connect(self._sessions_changed)
+
+    @property
+    def display(self) -> DisplayService:
+        if self._display is None:
+            raise RuntimeError("the media engine is not started")
+        return self._display
+
+    @property
+    def audio(self) -> AudioOutput:
+        if self._audio is None:
+            raise RuntimeError("the media engine is not started")
+        return self._audio
 
     async def stop(self) -> None:
         for session in list(self._receiver.sessions.all()):
@@ -71,7 +96,7 @@ class MediaEngine:
 
     def select(self, caps: MediaCaps) -> DecoderSpec:
         """Ranked choice, with ``receiver_select_decoder`` as a rarely used override."""
-        def override(caps: MediaCaps, candidates: list[DecoderSpec]) -> DecoderSpec | None:
+        def override(caps: MediaCaps, candidates: Sequence[DecoderSpec]) -> DecoderSpec | None:
             try:
                 answer = self._receiver.plugins.call_first("receiver_select_decoder", caps=caps,
                                                            candidates=candidates)
@@ -89,12 +114,12 @@ class MediaEngine:
         if session.media.link(kind) is not None:
             raise MediaError(f"session {session.id} already has a {kind} stream")
         if kind == VIDEO:
-            sink: Any = self._receiver.display.surface_for(session)
+            sink: Any = self.display.surface_for(session)
             gate = lambda: session.visible  # noqa: E731
             queue_size, max_late = VIDEO_QUEUE, VIDEO_MAX_LATE
         else:
-            sink = self._receiver.display.audio.sink_for(session)
-            gate = lambda: session.visible and self._receiver.display.audio.focus == session.id  # noqa: E731
+            sink = self.audio.sink_for(session)
+            gate = lambda: session.visible and self.audio.focus == session.id  # noqa: E731
             queue_size, max_late = AUDIO_QUEUE, AUDIO_MAX_LATE
         stats = sink.stats if hasattr(sink, "stats") else StreamStats(kind)
         link = Link(name=f"{session.id}/{kind}", source=source, select=self.select, sink=sink, stats=stats,
@@ -107,7 +132,7 @@ class MediaEngine:
 
     def detached(self, session: Session) -> None:
         self._visible.pop(session.id, None)
-        self._receiver.display.forget(session)
+        self.display.forget(session)
 
     def _sessions_changed(self, _what: str) -> None:
         for session in self._receiver.sessions.all():

@@ -157,7 +157,7 @@ async def test_aac_tone_reaches_the_speaker(mpegts_receiver: Any, tmp_path: Path
                                  "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "3", *X264,
                                  "-c:a", "aac", "-b:a", "128k", "-f", "mpegts", udp_url(port)) as proc:
             await playing(rx, decoded=15)
-            await wait_for(lambda: rx.display.audio.backend.frames >= 48000, 5, what="a second of audio")
+            await wait_for(lambda: rx.audio.backend.frames >= 48000, 5, what="a second of audio")
             audio = sessions_of(rx)[0]["media"]["audio"]
             await wait_exit(proc, 10)
     assert audio["decoder"] == "pyav-aac" and "profile=lc" in audio["caps"]
