@@ -1,4 +1,4 @@
-"""Attack tests (issue 7): the box in one namespace, attackers in another (see ``tests/net/netlab.py``).
+"""Attacks on the admin API (issue 7): the box in one namespace, attackers in another (``tests/net/netlab.py``).
 They need root and iproute2; without them they FAIL with the reason (never skip)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-NET = Path(__file__).parents[1] / "net"
+NET = Path(__file__).parents[2] / "net"
 if str(NET) not in sys.path:
     sys.path.insert(0, str(NET))
 
