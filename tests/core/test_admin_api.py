@@ -395,3 +395,24 @@ async def test_the_admins_certificate_is_used_when_configured(receiver_factory: 
         other.write_bytes(_self_signed("x", [])[0])
         with pytest.raises(OSError, match="does not present"):
             await asyncio.to_thread(pinned_get, "127.0.0.1", rx.admin.port, "/api/status", other)
+
+
+async def test_slow_bodies_and_idle_keepalive_connections_are_cut(receiver_factory: Any,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from receiver_core.admin import api
+
+    monkeypatch.setattr(api, "LIMITS", api.Limits(body_timeout=0.5, idle_timeout=1.0))
+    async with receiver_factory() as rx:
+        reader, writer = await asyncio.open_connection("127.0.0.1", rx.admin.port)
+        writer.write(b"POST /api/name HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 100\r\n\r\n{\"name\":")  # and the rest never comes
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 408")
+        writer.close()
+        reader, writer = await asyncio.open_connection("127.0.0.1", rx.admin.port)
+        writer.write(b"GET /api/blocks HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert (await asyncio.wait_for(reader.readuntil(b"[]"), 5)).startswith(b"HTTP/1.1 200")
+        started = time.monotonic()
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # the idle keep-alive connection is closed
+        assert time.monotonic() - started < 4
+        writer.close()
