@@ -3,7 +3,7 @@
 ``ErrorTally.note(cause, message)`` logs the first occurrence of ``cause`` (with a traceback only
 when one is given, so at most one traceback per cause and window) and counts the rest;
 ``flush()`` (called every ``window`` seconds by the admin server, and at shutdown) logs one line
-per cause that happened again: ``<cause>: 1234 more in the last 60 s``. ``counts`` feeds
+per cause that happened again, at the cause's level: ``<cause>: 1234 more in the last 60 s``. ``counts`` feeds
 ``/api/status``.
 """
 
@@ -28,6 +28,7 @@ class ErrorTally:
         self.counts: dict[str, int] = {}       # since start, per cause
         self._unreported: dict[str, int] = {}  # since the cause was last logged
         self._logged_at: dict[str, float] = {}
+        self._levels: dict[str, int] = {}
 
     def note(self, cause: str, message: str, *, level: int = logging.WARNING,
              exc_info: BaseException | None = None) -> None:
@@ -35,6 +36,7 @@ class ErrorTally:
         if cause not in self.counts and len(self.counts) >= MAX_CAUSES:
             cause = "other"
         self.counts[cause] = self.counts.get(cause, 0) + 1
+        self._levels[cause] = level
         now = self._clock()
         last = self._logged_at.get(cause)
         if last is not None and now - last < self.window:
@@ -49,7 +51,8 @@ class ErrorTally:
         """One summary line per cause that happened again since it was last logged."""
         now = self._clock()
         for cause, more in sorted(self._unreported.items()):
-            self._log.warning("%s: %d more in the last %.0f s", cause, more, self.window)
+            self._log.log(self._levels.get(cause, logging.WARNING), "%s: %d more in the last %.0f s", cause, more,
+                          self.window)
             self._logged_at[cause] = now
         self._unreported.clear()
 

@@ -416,3 +416,24 @@ async def test_slow_bodies_and_idle_keepalive_connections_are_cut(receiver_facto
         assert await asyncio.wait_for(reader.read(), 5) == b""  # the idle keep-alive connection is closed
         assert time.monotonic() - started < 4
         writer.close()
+
+
+async def test_malformed_requests_are_counted_not_logged_each(receiver_factory: Any,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    async with receiver_factory() as rx:
+        for i in range(40):
+            reader, writer = await asyncio.open_connection("127.0.0.1", rx.admin.port)
+            junk = b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\nBad\x01Header: x\r\n\r\n" if i % 2 else \
+                b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\nX: " + b"y" * 20000 + b"\r\n\r\n"
+            writer.write(junk)
+            assert (await asyncio.wait_for(reader.read(), 5)).split(b" ", 2)[1][:1] == b"4"
+            writer.close()
+        before = len(caplog.records)
+        rx.admin.tally.flush()
+    api_records = [r for r in caplog.records[:before] if r.name.startswith(("receiver_core.admin", "aiohttp"))]
+    assert not [r for r in caplog.records if r.exc_info], caplog.text
+    assert len([r for r in api_records if "Error handling request" in r.getMessage()]) == 2, caplog.text  # 1 a cause
+    summaries = [r.getMessage() for r in caplog.records[before:] if r.name == "receiver_core.admin.api"]
+    assert sorted(summaries) == ["client: BadHttpMessage: 19 more in the last 60 s",
+                                 "client: LineTooLong: 19 more in the last 60 s"], summaries
