@@ -338,10 +338,10 @@ async def test_half_sent_requests_time_out_and_are_capped(receiver_factory: Any,
         started = time.monotonic()
         for reader, _writer in half:
             try:
-                assert await asyncio.wait_for(reader.read(), 5.0) == b""
+                assert await asyncio.wait_for(reader.read(), 15.0) == b""
             except ConnectionResetError:
                 pass
-        assert time.monotonic() - started < 3.0
+        assert time.monotonic() - started < 10.0  # 1 s header timeout; generous for a loaded 2-core CI machine
         for _reader, writer in half:
             writer.close()
 
@@ -413,8 +413,8 @@ async def test_slow_bodies_and_idle_keepalive_connections_are_cut(receiver_facto
         writer.write(b"GET /api/blocks HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         assert (await asyncio.wait_for(reader.readuntil(b"[]"), 5)).startswith(b"HTTP/1.1 200")
         started = time.monotonic()
-        assert await asyncio.wait_for(reader.read(), 5) == b""  # the idle keep-alive connection is closed
-        assert time.monotonic() - started < 4
+        assert await asyncio.wait_for(reader.read(), 15) == b""  # the idle keep-alive connection is closed
+        assert time.monotonic() - started < 10  # 1 s idle timeout; generous for a loaded CI machine
         writer.close()
 
 
