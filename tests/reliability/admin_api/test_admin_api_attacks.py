@@ -3,12 +3,15 @@
 The box (``montage-receiver run``, under ``ulimit -n 1024`` as on a usual system) lives in
 namespace ``box`` at 192.0.2.10 with the API on 0.0.0.0:8470 (so TLS and a password); a LAN
 namespace holds the attacker (192.0.2.66, more addresses where a test needs them) and the admin
-(192.0.2.77). Attackers run ``helpers/attacker.py``; the admin uses the same helper, or the
-box's own ``montage-receiver status`` over loopback inside the box namespace.
+(192.0.2.77). Floods and password guessing come from our ``helpers/emulated_attacker.py``
+(asyncio sockets, to hold a thousand connections at once); single requests, the admin's and the
+cross-site ones, are made with curl (pinning the box's public key over TLS), and loopback
+checks use the box's own ``montage-receiver status`` inside the box namespace.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -25,7 +28,7 @@ from receiver_core.admin.auth import hash_password
 
 pytestmark = pytest.mark.netns
 
-HELPER = str(Path(__file__).parent / "helpers" / "attacker.py")
+HELPER = str(Path(__file__).parent / "helpers" / "emulated_attacker.py")
 BOX, ATTACKER, ADMIN = "192.0.2.10", "192.0.2.66", "192.0.2.77"
 PORT = 8470
 PASSWORD = "correct horse battery"
@@ -77,16 +80,36 @@ backend = "null"
         """``montage-receiver status --json`` inside the box namespace (loopback)."""
         return json.loads(self.box.run(RECEIVER, "--config", str(self.config), "status", "--json", timeout=20))
 
+    def pinned_key(self) -> str:
+        """curl's --pinnedpubkey value for the box's certificate."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+
+        key = x509.load_pem_x509_certificate(self.cert.read_bytes()).public_key()
+        digest = hashes.Hash(hashes.SHA256())
+        digest.update(key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
+        return "sha256//" + base64.b64encode(digest.finalize()).decode()
+
     def request(self, ns: Netns, method: str, path: str, *, source: str | None = None, host: str = BOX,
                 tls: bool = True, headers: tuple[str, ...] = (), data: str = "") -> dict[str, Any]:
-        argv = [PYTHON, HELPER, "request", host, str(PORT), method, path, "--data", data]
-        if source:
-            argv += ["--source", source]
+        """One request with curl: ``{"status": int, "json": parsed body or None}``."""
+        scheme = "https" if tls else "http"
+        argv = ["curl", "-sS", "--max-time", "20", "-X", method, "-w", "\n%{http_code}",
+                f"{scheme}://{host}:{PORT}{path}"]
         if tls:
-            argv += ["--tls", str(self.cert)]
+            argv += ["--insecure", "--pinnedpubkey", self.pinned_key()]  # no CA: the key itself is pinned
+        if source:
+            argv += ["--interface", source]
         for header in headers:
             argv += ["-H", header]
-        return json.loads(ns.run(*argv, timeout=30).splitlines()[-1])
+        if data:
+            argv += ["--data-binary", data]
+        body, _, status = ns.run(*argv, timeout=30).rpartition("\n")
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            parsed = None
+        return {"status": int(status), "json": parsed, "body": body[:300]}
 
     def login(self, source: str = ADMIN) -> str:
         answer = self.request(self.lan, "POST", "/api/login", source=source,
@@ -177,7 +200,7 @@ def test_1000_concurrent_wrong_passwords_get_five_checks(lab: Lab) -> None:
 
 def test_a_cross_site_post_cannot_drive_the_api(lab: Lab) -> None:
     lab.start()
-    basic = "Authorization: Basic " + __import__("base64").b64encode(f"admin:{PASSWORD}".encode()).decode()
+    basic = "Authorization: Basic " + base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
     body = json.dumps({"name": "pwned"})
     # a page on evil.example, in a browser that has the admin's credentials cached
     for headers in [(basic, "Content-Type: text/plain", f"Host: evil.example:{PORT}", "Origin: https://evil.example"),

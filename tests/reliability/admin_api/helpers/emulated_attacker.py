@@ -1,4 +1,4 @@
-"""A hostile (or just ordinary) LAN client of the admin API, run inside a test namespace.
+"""An emulated hostile client of the admin API (ours, not a real peer), run inside a test namespace.
 
 Subcommands print JSON lines on stdout:
 
@@ -9,8 +9,6 @@ Subcommands print JSON lines on stdout:
   seconds how many the box closed in the end.
 * ``guess HOST PORT COUNT --source A``: COUNT wrong admin passwords (HTTP Basic over TLS) sent at
   once on COUNT connections (keep-alive, refused connections come back); reports the answers.
-* ``request HOST PORT METHOD PATH [--source A] [--tls CERT] [-H 'K: V']... [--data BODY]``: one
-  request (TLS pinned to the certificate file CERT); reports status and body.
 * ``mjpeg HOST PORT COUNT``: open COUNT MJPEG viewers (plain HTTP), the first half reading, the
   others never reading; reports when each got its first bytes, then holds until killed.
 """
@@ -88,29 +86,6 @@ async def half_open(args: argparse.Namespace) -> None:
         writer.transport.abort()
 
 
-async def http_request(host: str, port: int, raw: bytes, *, source: str | None, context: ssl.SSLContext | None,
-                       pin: bytes | None = None, timeout: float = 10.0) -> tuple[int, bytes]:
-    reader, writer = await asyncio.wait_for(asyncio.open_connection(
-        host, port, ssl=context, local_addr=(source, 0) if source else None,
-        server_hostname="" if context else None), timeout)
-    try:
-        if pin is not None:
-            sslobj = writer.get_extra_info("ssl_object")
-            if sslobj.getpeercert(binary_form=True) != pin:
-                raise ssl.SSLError("the box presented another certificate")
-        writer.write(raw)
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
-        status = int(head.split(b" ", 2)[1])
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":", 1)[1])
-        body = await asyncio.wait_for(reader.readexactly(length), timeout) if length else b""
-        return status, body
-    finally:
-        writer.transport.abort()
-
-
 def build(method: str, path: str, host: str, headers: list[str], body: bytes) -> bytes:
     lines = [f"{method} {path} HTTP/1.1", *headers]
     if not any(h.lower().startswith("host:") for h in headers):
@@ -169,28 +144,6 @@ async def guess(args: argparse.Namespace) -> None:
         refused_connections=refused, seconds=round(time.monotonic() - started, 1))
 
 
-async def request(args: argparse.Namespace) -> None:
-    pin = None
-    if args.tls:
-        from cryptography import x509
-        from cryptography.hazmat.primitives.serialization import Encoding
-
-        with open(args.tls, "rb") as fh:
-            pin = x509.load_pem_x509_certificate(fh.read()).public_bytes(Encoding.DER)
-    raw = build(args.method, args.path, f"{args.host}:{args.port}", args.header, args.data.encode())
-    try:
-        status, body = await http_request(args.host, args.port, raw, source=args.source,
-                                          context=insecure() if args.tls else None, pin=pin)
-    except (OSError, asyncio.IncompleteReadError, TimeoutError) as exc:
-        say(ev="error", error=f"{type(exc).__name__}: {exc}")
-        return
-    try:
-        parsed = json.loads(body)
-    except ValueError:
-        parsed = None
-    say(ev="answer", status=status, json=parsed, body=body[:300].decode("latin-1"))
-
-
 async def mjpeg(args: argparse.Namespace) -> None:
     viewers = []
     for i in range(args.count):
@@ -221,14 +174,10 @@ def main() -> None:
     p = sub.add_parser("guess")
     p.add_argument("host"), p.add_argument("port", type=int), p.add_argument("count", type=int)
     p.add_argument("--source", required=True), p.add_argument("--deadline", type=float, default=90.0)
-    p = sub.add_parser("request")
-    p.add_argument("host"), p.add_argument("port", type=int), p.add_argument("method"), p.add_argument("path")
-    p.add_argument("--source"), p.add_argument("--tls"), p.add_argument("--data", default="")
-    p.add_argument("-H", "--header", action="append", default=[])
     p = sub.add_parser("mjpeg")
     p.add_argument("host"), p.add_argument("port", type=int), p.add_argument("count", type=int)
     args = parser.parse_args()
-    asyncio.run({"half-open": half_open, "guess": guess, "request": request, "mjpeg": mjpeg}[args.command](args))
+    asyncio.run({"half-open": half_open, "guess": guess, "mjpeg": mjpeg}[args.command](args))
 
 
 if __name__ == "__main__":
