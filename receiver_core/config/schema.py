@@ -309,6 +309,12 @@ def check_box_name(value: str) -> str | None:
 _UNSHOWABLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
 
 
+def _check_readable_file(value: str) -> str | None:
+    if value and not (Path(value).is_file() and os.access(value, os.R_OK)):
+        return f"{value} is not a readable file"
+    return None
+
+
 def _check_pin(value: str) -> str | None:
     if value and not re.fullmatch(r"[0-9]{4,8}", value):
         return "must be 4 to 8 digits"
@@ -368,8 +374,8 @@ class StatusSection:
     admin_password_hash: str = setting("", "scrypt hash from 'montage-receiver hash-password'.", secret=True,
                                        check=_check_password_hash)
     tls_cert: str = setting("", "PEM certificate for the API beyond loopback (empty: a self-signed one is made "
-                                "in the state dir).")
-    tls_key: str = setting("", "PEM private key that goes with tls_cert.")
+                                "in the state dir).", check=_check_readable_file)
+    tls_key: str = setting("", "PEM private key that goes with tls_cert.", check=_check_readable_file)
     allowed_hosts: tuple[str, ...] = setting((), "Host names (besides IP addresses, localhost and this machine's "
                                                  "host name) under which browsers may reach the API.")
 

@@ -437,3 +437,23 @@ async def test_malformed_requests_are_counted_not_logged_each(receiver_factory: 
     summaries = [r.getMessage() for r in caplog.records[before:] if r.name == "receiver_core.admin.api"]
     assert sorted(summaries) == ["client: BadHttpMessage: 19 more in the last 60 s",
                                  "client: LineTooLong: 19 more in the last 60 s"], summaries
+
+
+async def test_tls_files_are_checked_with_the_config(receiver_factory: Any, tmp_path: Any) -> None:
+    from receiver_core.admin.tls import _self_signed
+    from receiver_core.errors import ConfigError
+
+    status = {"bind": "0.0.0.0", "admin_password_hash": HASH}
+    with pytest.raises(ConfigError, match="status.tls_cert: .* is not a readable file"):
+        async with receiver_factory(config={"status": {**status, "tls_cert": str(tmp_path / "no.pem"),
+                                                       "tls_key": str(tmp_path / "no.key")}}):
+            pass
+    with pytest.raises(ConfigError, match="give both tls_cert and tls_key"):
+        async with receiver_factory(config={"status": {**status, "tls_cert": __file__}}):
+            pass
+    (tmp_path / "a.pem").write_bytes(_self_signed("a", [])[0])
+    (tmp_path / "b.key").write_bytes(_self_signed("b", [])[1])  # a key that is not the certificate's
+    with pytest.raises(ConfigError, match="status.tls_cert: cannot use"):
+        async with receiver_factory(config={"status": {**status, "tls_cert": str(tmp_path / "a.pem"),
+                                                       "tls_key": str(tmp_path / "b.key")}}):
+            pass
