@@ -8,12 +8,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import ipaddress
 import json
 import logging
 import sys
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from ._version import __version__
@@ -94,8 +96,14 @@ def _load(path: str | None) -> tuple[Any, Any]:
 
 
 def _api_get(config: Any, path: str) -> Any:
-    from .admin.api import status_url
+    from .admin.api import local_host, status_url
 
+    if not ipaddress.ip_address(config.status.bind).is_loopback:  # the API speaks TLS: pin its certificate
+        from .admin.tls import certificate_path, pinned_get
+
+        host = local_host(config.status.bind)
+        cert = certificate_path(Path(config.receiver.state_dir), config.status.tls_cert)
+        return json.loads(pinned_get(host, config.status.port, path, cert))
     url = status_url(config.status.bind, config.status.port) + path
     with urllib.request.urlopen(url, timeout=3) as response:  # noqa: S310 - local status API
         return json.loads(response.read())
