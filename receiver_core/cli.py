@@ -95,49 +95,53 @@ def _load(path: str | None) -> tuple[Any, Any]:
     return load_plugins_and_config(raw, source=source)
 
 
-def _api_get(config: Any, path: str) -> Any:
-    from .admin.api import local_host, status_url
-
-    if not ipaddress.ip_address(config.status.bind).is_loopback:  # the API speaks TLS: pin its certificate
-        from .admin.tls import certificate_path, pinned_get
-
-        host = local_host(config.status.bind)
-        cert = certificate_path(Path(config.receiver.state_dir), config.status.tls_cert)
-        return json.loads(pinned_get(host, config.status.port, path, cert))
-    url = status_url(config.status.bind, config.status.port) + path
-    with urllib.request.urlopen(url, timeout=3) as response:  # noqa: S310 - local status API
-        return json.loads(response.read())
-
-
-def _api_post(config: Any, path: str, body: dict[str, Any], timeout: float) -> tuple[int, Any]:
-    """POST JSON to the running box; with an admin password hash set, the password comes from
-    ``MONTAGE_RECEIVER_ADMIN_PASSWORD`` or a prompt. Returns (HTTP status, decoded JSON)."""
+def _api_call(config: Any, method: str, path: str, body: dict[str, Any] | None = None, *,
+              timeout: float = 3.0) -> tuple[int, Any]:
+    """One request to the running box's status API: plain HTTP on loopback, TLS with the box's own
+    certificate pinned otherwise. A change sends the admin password when one is set (from
+    ``MONTAGE_RECEIVER_ADMIN_PASSWORD`` or a prompt). Returns (HTTP status, decoded JSON answer)."""
     import base64
     import os
 
-    from .admin.api import status_url
+    from .admin.api import local_host, status_url
 
-    request = urllib.request.Request(status_url(config.status.bind, config.status.port) + path, method="POST",
-                                     data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-    if config.status.admin_password_hash:
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    if method != "GET" and config.status.admin_password_hash:
         password = os.environ.get("MONTAGE_RECEIVER_ADMIN_PASSWORD") or getpass.getpass("admin password: ")
-        token = base64.b64encode(f"admin:{password}".encode()).decode()
-        request.add_header("Authorization", f"Basic {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - local status API
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
+        headers["Authorization"] = "Basic " + base64.b64encode(f"admin:{password}".encode()).decode()
+    data = json.dumps(body).encode() if body is not None else None
+    if not ipaddress.ip_address(config.status.bind).is_loopback:  # the API speaks TLS: pin its certificate
+        from .admin.tls import certificate_path, pinned_request
+
+        cert = certificate_path(Path(config.receiver.state_dir), config.status.tls_cert)
+        status, raw = pinned_request(local_host(config.status.bind), config.status.port, method, path, cert,
+                                     body=data, headers=headers, timeout=timeout)
+    else:
+        request = urllib.request.Request(status_url(config.status.bind, config.status.port) + path, method=method,
+                                         data=data, headers=headers)
         try:
-            return exc.code, json.loads(exc.read())
-        except ValueError:
-            return exc.code, {}
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - local status API
+                status, raw = response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            status, raw = exc.code, exc.read()
+    try:
+        return status, json.loads(raw) if raw else {}
+    except ValueError:
+        return status, {}
+
+
+def _api_get(config: Any, path: str) -> Any:
+    status, answer = _api_call(config, "GET", path)
+    if status != 200:
+        raise OSError(f"HTTP {status}: {answer.get('error', '') if isinstance(answer, dict) else ''}")
+    return answer
 
 
 def _miracast_connect(args: argparse.Namespace) -> int:
     """``miracast connect HOST[:PORT]``: the plugin's admin route does the work inside the running box."""
     config, _pm = _load(args.config)
     try:
-        status, answer = _api_post(config, "/plugins/miracast/connect", {"target": args.target}, timeout=60)
+        status, answer = _api_call(config, "POST", "/plugins/miracast/connect", {"target": args.target}, timeout=60)
     except (OSError, urllib.error.URLError, ValueError) as exc:
         print(f"miracast connect: no running box answers ({exc})", file=sys.stderr)
         return 1

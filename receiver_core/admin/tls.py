@@ -24,7 +24,7 @@ from cryptography.x509.oid import NameOID
 
 from ..errors import ConfigError
 
-__all__ = ["TlsIdentity", "certificate_path", "fingerprint", "load_or_create", "pinned_get"]
+__all__ = ["TlsIdentity", "certificate_path", "fingerprint", "load_or_create", "pinned_get", "pinned_request"]
 
 log = logging.getLogger(__name__)
 
@@ -135,8 +135,17 @@ def load_or_create(state_dir: Path, *, cert: str = "", key: str = "", box_name: 
 
 
 def pinned_get(host: str, port: int, path: str, cert_path: Path, *, timeout: float = 3.0) -> bytes:
-    """GET over TLS from a box whose certificate must be exactly the one in ``cert_path`` (the CLI's
-    way to reach its own box: no CA and no host name involved, the certificate itself is pinned)."""
+    """GET over TLS from a box whose certificate must be exactly the one in ``cert_path``; non-200 raises."""
+    status, body = pinned_request(host, port, "GET", path, cert_path, timeout=timeout)
+    if status != 200:
+        raise OSError(f"HTTP {status}: {body[:200]!r}")
+    return body
+
+
+def pinned_request(host: str, port: int, method: str, path: str, cert_path: Path, *, body: bytes | None = None,
+                   headers: dict[str, str] | None = None, timeout: float = 3.0) -> tuple[int, bytes]:
+    """One request over TLS to a box whose certificate must be exactly the one in ``cert_path`` (the
+    CLI's way to reach its own box: no CA and no host name involved, the certificate itself is pinned)."""
     import http.client
 
     expected = x509.load_pem_x509_certificate(cert_path.read_bytes()).public_bytes(serialization.Encoding.DER)
@@ -149,12 +158,10 @@ def pinned_get(host: str, port: int, path: str, cert_path: Path, *, timeout: flo
         assert isinstance(connection.sock, ssl.SSLSocket)
         if connection.sock.getpeercert(binary_form=True) != expected:
             raise ssl.SSLError(f"the API on {host}:{port} does not present the certificate in {cert_path}")
-        connection.request("GET", path, headers={"Host": f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"})
+        host_header = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
+        connection.request(method, path, body=body, headers={"Host": host_header, **(headers or {})})
         response = connection.getresponse()
-        body = response.read()
-        if response.status != 200:
-            raise OSError(f"HTTP {response.status}: {body[:200]!r}")
-        return body
+        return response.status, response.read()
     finally:
         connection.close()
 
