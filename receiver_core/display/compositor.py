@@ -188,6 +188,12 @@ class Surface:
         self.stats.record_ready(arrival, time.monotonic(), decode_ms)
         self._notify()
 
+    def release(self) -> None:
+        """Drop the last frame, its scaled copy and the scaler: the session has left."""
+        with self._lock:
+            self._frame = self._scaled = None
+        self._reformatter = None
+
     def take(self, tile: Rect) -> tuple[Scaled | None, int, float]:
         """The image for ``tile`` (rescaled here if the tile changed since the frame was scaled)."""
         with self._lock:
