@@ -21,7 +21,7 @@ import numpy as np
 from ..box import Box
 from ..errors import HookFailed
 from ..media.audio import AudioOutput
-from ..memory import release_unused, single_arena, streaming
+from ..memory import page_out_ffmpeg, release_unused, single_arena, streaming
 from ..model import IdleState, Layout, Overlay, Screen
 from .compositor import I420, Compositor, Surface
 from .headless import HeadlessDisplay
@@ -251,7 +251,7 @@ class DisplayService:
             self._opened.set()
             return
         self._opened.set()
-        self.compositor = None  # made with the first session; dropped when the last one leaves
+        self.compositor = compositor = None  # made with the first session; dropped when the last one leaves
         # compose as soon as a frame is ready, but not more often than ~fps: a lone 30 fps source
         # is shown at once, several sources are gathered into one composite
         min_gap = 0.8 / self.screen.fps
@@ -290,8 +290,9 @@ class DisplayService:
                     if self.compositor is not None:
                         # nothing to compose: an idle box keeps no canvas (3 MiB at 1080p), and what
                         # the sessions' decoders, surfaces and composites freed goes back to the OS
-                        self.compositor = None
+                        compositor = self.compositor = None
                         release_unused()
+                        page_out_ffmpeg()
         except Exception:
             log.exception("display thread failed")
         finally:
