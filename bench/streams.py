@@ -3,6 +3,8 @@ Debian ffmpeg CLI with libx264 and kept in ``bench/results/streams`` (reused whi
 
 * ``zerolatency``: ``-tune zerolatency`` as the MPEG-TS plugin tells senders to use (no B-frames,
   no lookahead; x264's sliced threads give 2 slices per frame). The stream every measurement uses.
+* ``clock``: ``zerolatency`` with each frame's number painted in as a bar code (``clock.py``),
+  for the glass-to-glass latency.
 * ``default``: x264's default tuning (3 B-frames, one slice per frame), for the throughput table
   only: what a sender that ignores the advice produces.
 
@@ -18,10 +20,12 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from clock import barcode_filter
 from common import FFMPEG, RESULTS, log
 
 RECIPES: dict[str, list[str]] = {
     "zerolatency": ["-preset", "veryfast", "-tune", "zerolatency", "-threads", "2"],
+    "clock": ["-vf", barcode_filter(), "-preset", "veryfast", "-tune", "zerolatency", "-threads", "2"],
     "default": ["-preset", "veryfast", "-threads", "2"],
 }
 COMMON = ["-b:v", "6M", "-maxrate", "6M", "-bufsize", "6M", "-g", "60", "-keyint_min", "60",
