@@ -59,6 +59,24 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return out
 
 
+#: the same text in the placeholder document and in every generated one
+HOW_TO_RUN = [
+    "## How to run",
+    "",
+    "On a quiet machine (nothing else running: the run refuses to give verdicts when other processes use "
+    "more than 20 % of one core over it), from the repository root, with the test venv (`scripts/test` makes "
+    "it) and the Debian `ffmpeg` CLI with libx264:",
+    "",
+    "    .venv-test/bin/python bench/run.py --require-quiet     # full: about 20 minutes on 2 cores",
+    "    .venv-test/bin/python bench/run.py --quick             # smoke run: about 5 minutes, 1 repeat, short windows",
+    "",
+    "It rewrites this file and `bench/results/latest.json`; `--render-only` rebuilds the file from that JSON. "
+    "`--require-quiet` refuses to start when the machine is busy (exit 3); without it a busy run still "
+    "measures, writes every figure, but no PASS/FAIL, and says so at the top (exit 4). Optional: "
+    "`.venv-test/bin/pip install py-spy` for the CPU profile of the quad view.",
+]
+
+
 # ------------------------------------------------------------------------------------------ derived
 
 
@@ -251,6 +269,8 @@ def render(results: dict[str, Any]) -> str:
     lines += _table(["What", "Target", "Measured (median)", "Result"], rows) if rows else ["(nothing measured)"]
     lines += ["", "MB = 10^6 bytes, MiB = 2^20 bytes; a memory verdict is PASS or FAIL when both readings of "
               "\"MB\" agree.", ""]
+
+    lines += HOW_TO_RUN + [""]
 
     # ---------------------------------------------------------------------------------- machine
     lines += ["## Machine and software", ""]
