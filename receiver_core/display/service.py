@@ -143,7 +143,9 @@ class DisplayService:
         if surface is not None:
             surface.release()  # whoever still holds the surface (a plugin's link) holds no frame
             if not self.surfaces:
-                streaming(False)  # the last video left: give its memory back
+                # the last video left (its decoder is closed by now): give its memory back
+                streaming(False)
+                page_out_ffmpeg()
         self._labels.pop(session.id, None)
         self.relayout()
 
