@@ -211,3 +211,16 @@ async def test_gstreamer_sender(mpegts_receiver: Any, rtp: bool) -> None:
     assert audio["decoder"] == "pyav-aac" and audio["corrupt"] == 0
     colours = smpte_colours(rgb, 0, 0, 1920, 1080)
     assert all(np.abs(np.asarray(c) - np.asarray(e)).max() <= 40 for c, e in zip(colours, SMPTE_BARS)), colours
+
+
+async def test_a_stream_without_video_asks_for_no_session(mpegts_receiver: Any) -> None:
+    async with mpegts_receiver() as (rx, port):
+        async with ffmpeg_sender("-re", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "3",
+                                 "-c:a", "aac", "-f", "mpegts", f"udp://127.0.0.1:{port}"):
+            await wait_for(lambda: plugin_status(rx, "mpegts")["senders"]
+                           and plugin_status(rx, "mpegts")["senders"][0]["error"], 5, what="the sender's error")
+            await asyncio.sleep(0.5)
+            sender = sender_status(rx)
+            assert sessions_of(rx) == [] and rx.sessions.counters["requested"] == 0
+    assert "no video the box can decode (stream types: 0x0f)" in sender["error"]
+    assert sender["session"] is None and sender["program"] == 1
