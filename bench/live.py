@@ -10,6 +10,7 @@ number of senders to ``n``, waits until every session decodes, warms up, then me
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import subprocess
 import time
@@ -185,13 +186,19 @@ class LiveRun:
         while time.monotonic() < end:
             rss.append(self.rss_mib())
             time.sleep(0.25)
-        return {"after_s": after, "rss_mib": statistics.median(rss), "private_mib": self.private_mib(),
+        return {"after_s": after, "rss_mib": statistics.median(rss), "anon_mib": self.anon_mib(),
                 "sessions_ended_after_s": ended, "sessions_left": len(self.status().get("sessions", []))}
 
-    def private_mib(self) -> float:
-        """Memory only this process holds (USS: private pages, anonymous and file-backed)."""
+    def anon_mib(self) -> float | None:
+        """Anonymous resident memory (``RssAnon``: heap, arenas, stacks): what the process itself
+        allocated, whatever other processes map (unlike RSS or USS, which count shared files)."""
         assert self.ps is not None
-        return float(self.ps.memory_full_info().uss) / 2**20
+        try:
+            text = Path(f"/proc/{self.ps.pid}/status").read_text()
+        except OSError:
+            return None
+        match = re.search(r"^RssAnon:\s+(\d+) kB", text, re.M)
+        return int(match.group(1)) / 1024 if match else None
 
     def plugin_status(self, name: str) -> dict[str, Any]:
         for plugin in self.status().get("plugins", []):
@@ -244,7 +251,7 @@ class LiveRun:
         dt = time.monotonic() - t0
         cpu = proc_cpu(self.ps) - cpu0
         other = max(0.0, SystemCpu.busy() - sys0 - cpu)
-        return {"rss_mib": statistics.median(rss), "rss_max_mib": max(rss), "private_mib": self.private_mib(),
+        return {"rss_mib": statistics.median(rss), "rss_max_mib": max(rss), "anon_mib": self.anon_mib(),
                 "cpu_pct": 100 * cpu / dt,
                 "other_cpu_pct": 100 * other / dt, "seconds": dt}
 
@@ -296,7 +303,7 @@ class LiveRun:
             "senders_cpu_pct": 100 * senders_cpu / dt,
             "other_cpu_pct": 100 * other / dt,
             "rss_mib": statistics.median(rss) if rss else self.rss_mib(),
-            "private_mib": self.private_mib(),
+            "anon_mib": self.anon_mib(),
             "rss_max_mib": max(rss) if rss else self.rss_mib(),
             "composite_fps": (last["display"]["backend"].get("frames", 0) - frames0) / dt,
             "composite_fps_status": composite_fps,
