@@ -187,7 +187,27 @@ class LiveRun:
             rss.append(self.rss_mib())
             time.sleep(0.25)
         return {"after_s": after, "rss_mib": statistics.median(rss), "anon_mib": self.anon_mib(),
+                "by_kind": self.rss_by_kind(),
                 "sessions_ended_after_s": ended, "sessions_left": len(self.status().get("sessions", []))}
+
+    def rss_by_kind(self) -> dict[str, float]:
+        """RSS in MiB by where it lives (/proc/PID/smaps): anonymous, PyAV's files, other files."""
+        assert self.ps is not None
+        kinds = {"anonymous": 0.0, "PyAV and its FFmpeg": 0.0, "other files": 0.0}
+        kind = "anonymous"
+        try:
+            lines = Path(f"/proc/{self.ps.pid}/smaps").read_text().splitlines()
+        except OSError:
+            return {}
+        for line in lines:
+            if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+                fields = line.split(maxsplit=5)
+                path = fields[5] if len(fields) > 5 else ""
+                kind = "anonymous" if not path.startswith("/") else (
+                    "PyAV and its FFmpeg" if "/av/" in path or "/av.libs/" in path else "other files")
+            elif line.startswith("Rss:"):
+                kinds[kind] += int(line.split()[1]) / 1024
+        return kinds
 
     def anon_mib(self) -> float | None:
         """Anonymous resident memory (``RssAnon``: heap, arenas, stacks): what the process itself
@@ -252,6 +272,7 @@ class LiveRun:
         cpu = proc_cpu(self.ps) - cpu0
         other = max(0.0, SystemCpu.busy() - sys0 - cpu)
         return {"rss_mib": statistics.median(rss), "rss_max_mib": max(rss), "anon_mib": self.anon_mib(),
+                "by_kind": self.rss_by_kind(),
                 "cpu_pct": 100 * cpu / dt,
                 "other_cpu_pct": 100 * other / dt, "seconds": dt}
 

@@ -460,6 +460,15 @@ def render(results: dict[str, Any]) -> str:
         mrows.append(cells)
     lines += _table(["Run", "idle MB (anonymous MiB)", "1 stream MB", "2 streams MB", "4 streams MB",
                      "10 s after the senders left, MB (above idle)"], mrows)
+    kinds = []
+    for run in _full_runs(results):
+        idle, after = (run.get("idle") or {}).get("by_kind"), (run.get("after_leave") or {}).get("by_kind")
+        if idle and after:
+            kinds.append([str(run["run"])] + [f"{idle[k]:.1f} → {after[k]:.1f}" for k in idle])
+            header = ["Run"] + [f"{k}, MiB (idle → after)" for k in idle]
+    if kinds:
+        lines += ["", "Where the RSS is, idle and 10 s after the senders left (/proc/PID/smaps):", ""]
+        lines += _table(header, kinds)
     lines += ["", "What the box does to give memory back: `receiver_core/memory.py` (one malloc arena, trimming "
               "when idle, FFmpeg's code pages paged out after the last session) and the display service "
               "(the canvas and the headless spare buffer are dropped when the last session leaves). The kernel "

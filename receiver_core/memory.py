@@ -127,8 +127,7 @@ def page_out_ffmpeg() -> int:
         maps = Path("/proc/self/maps").read_text()
     except OSError:
         return 0
-    advised = 0
-    for start, length in read_only_mappings(maps, folders):
-        if libc.madvise(start, length, MADV_PAGEOUT) == 0:
-            advised += 1
+    mappings = read_only_mappings(maps, folders)
+    advised = sum(1 for start, length in mappings if libc.madvise(start, length, MADV_PAGEOUT) == 0)
+    log.info("no video left: FFmpeg's code paged out (%d of %d mappings advised)", advised, len(mappings))
     return advised
