@@ -173,15 +173,16 @@ if __name__ == "__main__":
 # ------------------------------------------------------------------------------------------ analysis
 
 
-def latencies(seen: list[tuple[str, int, float]], logs: list[dict[str, Any]], start: float, end: float
-              ) -> dict[str, Any]:
+def latencies(seen: list[tuple[str, int, float]], logs: list[dict[str, Any]], start: float, end: float,
+              margin: float = 0.5) -> dict[str, Any]:
     """Match what reached the canvas to what the senders sent.
 
     ``seen``: ``(tile, frame number, time on the canvas)`` from the glass backend; ``logs``: the
-    senders' logs. Each observation in ``[start, end]`` is matched to the latest send of that frame
-    number, before it was seen, by any sender; the sender with the smallest delay wins (the senders
-    are 4 s apart in the file, so the others are seconds off). A tile belongs to the sender most of
-    its observations match; observations that match another sender are counted, not used.
+    senders' logs. Each observation is matched to the latest send of that frame number before it
+    was seen, by any sender; the sender with the smallest delay wins (the senders are 4 s apart in
+    the file, so the others are seconds off). A tile belongs to the sender most of its observations
+    match; observations that match another sender are counted, not used. Counted are the frames
+    *sent* in ``[start, end - margin]`` (a frame sent then has had time to reach the canvas).
     """
     sends = []
     for log in logs:
@@ -189,17 +190,15 @@ def latencies(seen: list[tuple[str, int, float]], logs: list[dict[str, Any]], st
         for index, first, last in log["log"]:
             by_index.setdefault(index, []).append((first, last))
         sends.append(by_index)
-    matched: list[tuple[str, int, float, float]] = []  # tile, sender, from first datagram, from last
+    matched: list[tuple[str, int, float, float, float]] = []  # tile, sender, sent at, from first, from last
     for tile, index, shown in seen:
-        if not start <= shown <= end:
-            continue
         best = None
         for k, by_index in enumerate(sends):
             earlier = [fl for fl in by_index.get(index, ()) if fl[0] <= shown]
             if earlier:
                 first, last = max(earlier)
-                if best is None or shown - first < best[2]:
-                    best = (tile, k, shown - first, shown - last)
+                if best is None or shown - first < best[3]:
+                    best = (tile, k, first, shown - first, shown - last)
         if best is not None:
             matched.append(best)
     owner: dict[str, int] = {}
@@ -209,18 +208,20 @@ def latencies(seen: list[tuple[str, int, float]], logs: list[dict[str, Any]], st
             if m[0] == tile:
                 votes[m[1]] = votes.get(m[1], 0) + 1
         owner[tile] = max(votes, key=lambda k: votes[k])
-    good = [m for m in matched if owner[m[0]] == m[1]]
-    sent_in_window = sum(1 for log in logs for _i, first, _l in log["log"] if start <= first <= end - 0.2)
-    bursts = sorted(1000 * (last - first) for log in logs for _i, first, last in log["log"])
+
+    def counted(sent_at: float) -> bool:
+        return start <= sent_at <= end - margin
+
+    good = [m for m in matched if owner[m[0]] == m[1] and counted(m[2])]
     return {
-        "from_first_ms": sorted(1000 * m[2] for m in good),
-        "from_last_ms": sorted(1000 * m[3] for m in good),
+        "from_first_ms": sorted(1000 * m[3] for m in good),
+        "from_last_ms": sorted(1000 * m[4] for m in good),
         "tiles": {tile: k for tile, k in sorted(owner.items())},
-        "mismatched": len(matched) - len(good),
-        "unmatched": sum(1 for s in seen if start <= s[2] <= end) - len(matched),
+        "mismatched": sum(1 for m in matched if owner[m[0]] != m[1] and counted(m[2])),
+        "unmatched": len(seen) - len(matched),
         "seen": len(good),
-        "sent": sent_in_window,
-        "burst_ms": bursts,
+        "sent": sum(1 for log in logs for _i, first, _l in log["log"] if counted(first)),
+        "burst_ms": sorted(1000 * (last - first) for log in logs for _i, first, last in log["log"] if counted(first)),
     }
 
 

@@ -405,8 +405,10 @@ def render(results: dict[str, Any]) -> str:
                       str(g["mismatched"] + g["unmatched"]), _f(g.get("cpu_pct"), 0, " %")])
     lines += _table(["Streams", "window", "frames seen / sent", "ms p50 / p95 / p99 (from first datagram)",
                      "ms p50 / p99 (from last datagram)", "unmatched reads", "box CPU"], grows)
-    lines += ["", "Frames seen / sent: frame numbers that reached the canvas against frames sent in the window "
-              "(a frame replaced before any composite took it is never seen).", ""]
+    lines += ["", "Frames seen / sent: of the frames sent in the window (but its last 0.5 s), those whose number "
+              "reached the canvas (a frame replaced before any composite took it is never seen). Unmatched "
+              "reads: numbers read on the canvas that match no send, or another tile's sender (0 when the "
+              "reader is sound).", ""]
     srows = []
     for g in results.get("glass", []):
         box, total = g["box_p50"], _pct_of(g["from_first_ms"], 50)
