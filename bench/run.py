@@ -257,6 +257,7 @@ def glass(cfg: dict[str, Any], children: Children, clock_path: str, quiet: Quiet
         log("glass: montage-receiver with the glass display (headless + clock reader)")
         run.start()
         for streams in (1, 4):
+            phase_start = time.monotonic()
             logs = [run.add_clock_sender(clock_path, k * clock.SENDER_OFFSET,
                                          cfg["g2g_warmup"] + cfg["g2g_window"] + 3) for k in range(streams)]
             run.wait_sessions(streams)
@@ -268,7 +269,8 @@ def glass(cfg: dict[str, Any], children: Children, clock_path: str, quiet: Quiet
             glass_status = run.plugin_status("benchglass")
             run.wait_senders(timeout=30)
             sent = [json.loads(p.read_text()) for p in logs if p.exists()]
-            result = clock.latencies([tuple(x) for x in glass_status.get("seen", [])], sent, t0, t1)
+            seen = [tuple(x) for x in glass_status.get("seen", []) if x[2] >= phase_start]  # this step's only
+            result = clock.latencies(seen, sent, t0, t1)
             videos = list(run.videos(status).values())
             timing = {key: _median_of([(v.get(key) or {}).get("p50") for v in videos])
                       for key in ("decode_ms", "delay_ms", "added_ms", "composite_ms")}
