@@ -68,6 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
+        from .memory import single_arena
+
+        single_arena()  # before any thread of the box allocates (see receiver_core.memory)
         from .app import Receiver
 
         receiver = Receiver.load(args.config)
