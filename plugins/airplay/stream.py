@@ -15,6 +15,7 @@ from typing import Any
 from receiver_core import MediaCaps, MediaPacket, QueueSource
 from receiver_core.errors import RemoteProtocolError
 
+from .alac import with_end_tag
 from .jitter import JitterBuffer
 from .raop_crypto import PacketDecryptor
 from .rtp import (
@@ -125,6 +126,9 @@ class AudioStream:
             return
         self.packets += 1
         payload = self.decryptor.decrypt(packet.payload) if self.decryptor else packet.payload
+        alac = self.announcement.alac
+        if alac is not None:
+            payload = with_end_tag(payload, alac.frames_per_packet, alac.bit_depth)
         self.jitter.push(packet.sequence, packet.timestamp, payload, time.monotonic(), retransmitted=retransmitted)
         self._release(time.monotonic())
 
