@@ -15,7 +15,10 @@ from typing import TYPE_CHECKING, Any
 from receiver_core import SessionRequest
 from receiver_core.errors import AuthFailed, RemoteProtocolError, SessionRejected, UnsupportedMedia
 
+from . import ap2
 from .digest import DigestChallenge
+from .events import EventChannel
+from .hap import AudioCipher, HapChannel, TransientPairSetup
 from .metadata import NowPlaying
 from .raop_crypto import unwrap_aes_key
 from .rtsp import Request, RequestParser, Response
@@ -33,7 +36,8 @@ SERVER = "AirTunes/220.68"
 PUBLIC = "ANNOUNCE, SETUP, RECORD, PAUSE, FLUSH, TEARDOWN, OPTIONS, GET_PARAMETER, SET_PARAMETER, POST, GET"
 AUDIO_LATENCY_FRAMES = 11025
 MAX_PENDING_REQUESTS = 32
-UNAUTHENTICATED = {"OPTIONS", "GET /info", "POST /feedback"}
+UNAUTHENTICATED = {"OPTIONS", "GET /info", "POST /feedback", "POST /pair-pin-start", "POST /pair-setup"}
+BPLIST = "application/x-apple-binary-plist"
 
 
 def volume_from_db(db: float) -> float:
@@ -60,6 +64,12 @@ class ControlConnection(asyncio.Protocol):
         self._aes_key: bytes | None = None
         self.now_playing = NowPlaying()
         self.client_name = ""
+        self.client_id: str | None = None
+        self.pairing: TransientPairSetup | None = None
+        self.channel: HapChannel | None = None
+        self.shared_secret: bytes | None = None
+        self.events: EventChannel | None = None
+        self.sender_timing_port = 0
         self.closed = False
         self.volume_db: float | None = None
         self.started = time.monotonic()
@@ -80,6 +90,8 @@ class ControlConnection(asyncio.Protocol):
         if self.closed:
             return
         try:
+            if self.channel is not None:
+                data = self.channel.feed(data)
             requests = self.parser.feed(data)
         except RemoteProtocolError as exc:
             log.info("AirPlay %s: bad request (%s)", self.label, exc)
@@ -111,6 +123,10 @@ class ControlConnection(asyncio.Protocol):
                     break
                 response = await self._respond(request)
                 self._write(response.encode(request.protocol, request.cseq, SERVER))
+                if self.channel is None and self.shared_secret is not None:  # after M4: encrypted from now on
+                    self.channel = HapChannel.receiver_side(self.shared_secret, "Control-Salt",
+                                                            "Control-Write-Encryption-Key",
+                                                            "Control-Read-Encryption-Key")
                 if response.header("Connection") == "close" or not request.keep_alive:
                     self.close()
         finally:
@@ -196,7 +212,7 @@ class ControlConnection(asyncio.Protocol):
 
     async def _request_session(self) -> Response | None:
         name = self.client_name or f"AirPlay {self.peer[0]}"
-        request = SessionRequest("airplay", self.peer[0], display_name=name,
+        request = SessionRequest("airplay", self.peer[0], display_name=name, client_id=self.client_id,
                                  pin_verified=self.service.pin.required)
         try:
             self.session = await self.service.ctx.sessions.request(request, self)
@@ -212,6 +228,8 @@ class ControlConnection(asyncio.Protocol):
         return None
 
     async def _setup(self, request: Request) -> Response:
+        if (request.header("Content-Type") or "").startswith(BPLIST):
+            return await self._setup_ap2(request)
         if self.announcement is None or self.session is None:
             raise RemoteProtocolError("SETUP before ANNOUNCE", status_hint=455)
         if self.stream is not None:
@@ -219,6 +237,42 @@ class ControlConnection(asyncio.Protocol):
         options = _transport_options(request.header("Transport") or "")
         stream = AudioStream(self.announcement, self._aes_key, self.peer[0])
         await stream.open(self.local_ip, _port(options.get("control_port")), _port(options.get("timing_port")))
+        if not await self._attach(stream):
+            return Response(415)
+        data, control, timing = stream.ports
+        transport = (f"RTP/AVP/UDP;unicast;mode=record;server_port={data};control_port={control};"
+                     f"timing_port={timing}")
+        return Response().add("Transport", transport).add("Session", "1")
+
+    async def _setup_ap2(self, request: Request) -> Response:
+        if self.shared_secret is None:
+            raise RemoteProtocolError("AirPlay 2 SETUP needs pairing first", status_hint=470)
+        setup = ap2.parse_setup(request.body)
+        if isinstance(setup, ap2.SessionSetup):
+            if self.events is not None:
+                raise RemoteProtocolError("a second session SETUP", status_hint=455)
+            self.client_name = setup.name or self.client_name
+            self.client_id = setup.device_id or None
+            if self.session is None:
+                refused = await self._request_session()
+                if refused is not None:
+                    return refused
+            self.sender_timing_port = setup.timing_port
+            self.events = EventChannel(self.peer[0], HapChannel.receiver_side(
+                self.shared_secret, "Events-Salt", "Events-Read-Encryption-Key", "Events-Write-Encryption-Key"))
+            event_port = await self.events.open(self.local_ip)  # listening before the reply: senders connect at once
+            return Response(body=ap2.session_reply(event_port, 0), content_type=BPLIST)
+        if self.session is None or self.stream is not None:
+            raise RemoteProtocolError("stream SETUP out of order", status_hint=455)
+        stream = AudioStream(setup.announcement, None, self.peer[0], audio_cipher=AudioCipher(setup.shk))
+        await stream.open(self.local_ip, setup.control_port, self.sender_timing_port)
+        if not await self._attach(stream):
+            return Response(415)
+        self.announcement = setup.announcement
+        data, control, _timing = stream.ports
+        return Response(body=ap2.stream_reply(data, control), content_type=BPLIST)
+
+    async def _attach(self, stream: AudioStream) -> bool:
         self.stream = stream
         try:
             await self.service.ctx.media.attach(self.session, stream.source)
@@ -226,11 +280,26 @@ class ControlConnection(asyncio.Protocol):
             stream.close()
             self.stream = None
             log.warning("AirPlay %s: no decoder for %s (%s)", self.label, stream.source.caps.describe(), exc)
-            return Response(415)
-        data, control, timing = stream.ports
-        transport = (f"RTP/AVP/UDP;unicast;mode=record;server_port={data};control_port={control};"
-                     f"timing_port={timing}")
-        return Response().add("Transport", transport).add("Session", "1")
+            return False
+        return True
+
+    async def _pair_pin_start(self, request: Request) -> Response:
+        return Response()
+
+    async def _pair_setup(self, request: Request) -> Response:
+        if self.service.pin.required:
+            # transient pairing uses the fixed PIN 3939, not the box PIN; normal pair-setup with the
+            # box PIN is not implemented yet: refuse instead of letting the sender in without the PIN
+            log.info("AirPlay %s: pair-setup refused (the box PIN is on; only transient pairing exists)", self.label)
+            return Response(470)
+        if self.shared_secret is not None:
+            raise RemoteProtocolError("already paired on this connection", status_hint=455)
+        if self.pairing is None:
+            self.pairing = TransientPairSetup()
+        reply = self.pairing.handle(request.body)
+        if self.pairing.session_key is not None:
+            self.shared_secret = self.pairing.session_key
+        return Response(body=reply, content_type="application/octet-stream")
 
     async def _record(self, request: Request) -> Response:
         if self.stream is None:
@@ -284,6 +353,9 @@ class ControlConnection(asyncio.Protocol):
         stream, self.stream = self.stream, None
         if stream is not None:
             stream.close()
+        if self.events is not None:
+            self.events.close()
+            self.events = None
         session, self.session = self.session, None
         self.announcement = None
         if session is not None:
@@ -306,19 +378,21 @@ class ControlConnection(asyncio.Protocol):
         self.closed = True
         if self.stream is not None:
             self.stream.close()
+        if self.events is not None:
+            self.events.close()
         self.requests.put_nowait(None)
         self.service.connections.discard(self)
 
     def _write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(data)
+            self.transport.write(self.channel.seal(data) if self.channel is not None else data)
 
     def status(self) -> dict[str, Any]:
         return {
             "sender": self.label,
             "name": self.client_name,
             "session": getattr(self.session, "id", None),
-            "protocol": "raop",
+            "protocol": "airplay2" if self.shared_secret else "raop",
             "authenticated": self.authenticated,
             "volume_db": self.volume_db,
             "now_playing": self.now_playing.status(),
@@ -366,4 +440,6 @@ _HANDLERS = {
     "TEARDOWN": ControlConnection._teardown,
     "GET_PARAMETER": ControlConnection._get_parameter,
     "SET_PARAMETER": ControlConnection._set_parameter,
+    "POST /pair-pin-start": ControlConnection._pair_pin_start,
+    "POST /pair-setup": ControlConnection._pair_setup,
 }

@@ -16,6 +16,7 @@ from receiver_core import MediaCaps, MediaPacket, QueueSource
 from receiver_core.errors import RemoteProtocolError
 
 from .alac import with_end_tag
+from .hap import AudioCipher
 from .jitter import JitterBuffer
 from .raop_crypto import PacketDecryptor
 from .rtp import (
@@ -52,8 +53,10 @@ def caps_for(announcement: AudioAnnouncement) -> MediaCaps:
 
 
 class AudioStream:
-    def __init__(self, announcement: AudioAnnouncement, aes_key: bytes | None, peer_ip: str) -> None:
+    def __init__(self, announcement: AudioAnnouncement, aes_key: bytes | None, peer_ip: str,
+                 audio_cipher: AudioCipher | None = None) -> None:
         self.announcement = announcement
+        self.audio_cipher = audio_cipher
         self.peer_ip = peer_ip
         self.source = QueueSource(caps_for(announcement), maxsize=QUEUE_PACKETS)
         self.decryptor = PacketDecryptor(aes_key, announcement.aes_iv) if aes_key and announcement.aes_iv else None
@@ -125,7 +128,15 @@ class AudioStream:
         if self.closed:
             return
         self.packets += 1
-        payload = self.decryptor.decrypt(packet.payload) if self.decryptor else packet.payload
+        payload = packet.payload
+        if self.audio_cipher is not None:
+            try:
+                payload = self.audio_cipher.decrypt(packet.header, payload)
+            except RemoteProtocolError:
+                self.bad_packets += 1
+                return
+        elif self.decryptor is not None:
+            payload = self.decryptor.decrypt(payload)
         alac = self.announcement.alac
         if alac is not None:
             payload = with_end_tag(payload, alac.frames_per_packet, alac.bit_depth)
@@ -186,7 +197,7 @@ class AudioStream:
     def status(self) -> dict[str, Any]:
         return {
             "codec": self.source.caps.codec + ("/eld" if self.announcement.codec == "aac-eld" else ""),
-            "encrypted": self.decryptor is not None,
+            "encryption": "chacha20-poly1305" if self.audio_cipher else ("aes-cbc" if self.decryptor else "none"),
             "packets": self.packets,
             "lost": self.jitter.lost,
             "recovered": self.jitter.recovered,
