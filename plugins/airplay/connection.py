@@ -18,7 +18,7 @@ from receiver_core.errors import AuthFailed, RemoteProtocolError, SessionRejecte
 from . import ap2
 from .digest import DigestChallenge
 from .events import EventChannel
-from .hap import AudioCipher, HapChannel, TransientPairSetup
+from .hap import TRANSIENT_PIN, AudioCipher, HapChannel, PairSetup, PairVerify
 from .metadata import NowPlaying
 from .raop_crypto import unwrap_aes_key
 from .rtsp import Request, RequestParser, Response
@@ -36,7 +36,8 @@ SERVER = "AirTunes/220.68"
 PUBLIC = "ANNOUNCE, SETUP, RECORD, PAUSE, FLUSH, TEARDOWN, OPTIONS, GET_PARAMETER, SET_PARAMETER, POST, GET"
 AUDIO_LATENCY_FRAMES = 11025
 MAX_PENDING_REQUESTS = 32
-UNAUTHENTICATED = {"OPTIONS", "GET /info", "POST /feedback", "POST /pair-pin-start", "POST /pair-setup"}
+UNAUTHENTICATED = {"OPTIONS", "GET /info", "POST /feedback", "POST /pair-pin-start", "POST /pair-setup",
+                   "POST /pair-verify"}
 BPLIST = "application/x-apple-binary-plist"
 
 
@@ -65,7 +66,9 @@ class ControlConnection(asyncio.Protocol):
         self.now_playing = NowPlaying()
         self.client_name = ""
         self.client_id: str | None = None
-        self.pairing: TransientPairSetup | None = None
+        self.pairing: PairSetup | None = None
+        self.pairing_reported = False
+        self.verifier: PairVerify | None = None
         self.channel: HapChannel | None = None
         self.shared_secret: bytes | None = None
         self.events: EventChannel | None = None
@@ -252,7 +255,7 @@ class ControlConnection(asyncio.Protocol):
             if self.events is not None:
                 raise RemoteProtocolError("a second session SETUP", status_hint=455)
             self.client_name = setup.name or self.client_name
-            self.client_id = setup.device_id or None
+            self.client_id = self.client_id or setup.device_id or None
             if self.session is None:
                 refused = await self._request_session()
                 if refused is not None:
@@ -287,18 +290,54 @@ class ControlConnection(asyncio.Protocol):
         return Response()
 
     async def _pair_setup(self, request: Request) -> Response:
-        if self.service.pin.required:
-            # transient pairing uses the fixed PIN 3939, not the box PIN; normal pair-setup with the
-            # box PIN is not implemented yet: refuse instead of letting the sender in without the PIN
-            log.info("AirPlay %s: pair-setup refused (the box PIN is on; only transient pairing exists)", self.label)
-            return Response(470)
+        """Transient (PIN ``3939``, or the box PIN when it is on) or normal pairing with the box PIN."""
+        pin = self.service.pin
+        identity = f"addr:{self.peer[0]}"
         if self.shared_secret is not None:
             raise RemoteProtocolError("already paired on this connection", status_hint=455)
         if self.pairing is None:
-            self.pairing = TransientPairSetup()
-        reply = self.pairing.handle(request.body)
-        if self.pairing.session_key is not None:
-            self.shared_secret = self.pairing.session_key
+            if pin.required:
+                try:
+                    pin.check_locked(identity)
+                except AuthFailed as exc:
+                    log.info("AirPlay %s: pair-setup refused (%s)", self.label, exc)
+                    return Response(403)
+            password = pin.current() if pin.required else None
+            self.pairing = PairSetup(password or TRANSIENT_PIN, self.service.identity, allow_transient=True)
+        pairing = self.pairing
+        reply = pairing.handle(request.body)
+        if not pin.required and not pairing.transient:
+            raise RemoteProtocolError("pairing with a PIN needs the box PIN on", status_hint=470)
+        if pairing.proof_ok is not None and pin.required and not self.pairing_reported:
+            self.pairing_reported = True
+            try:
+                pin.report(identity, pairing.proof_ok)
+            except AuthFailed as exc:
+                log.info("AirPlay %s: pair-setup with a wrong PIN (%s)", self.label, exc)
+        if pairing.transient and pairing.session_key is not None:
+            self.shared_secret = pairing.session_key
+            self.authenticated = True
+        if pairing.controller is not None:
+            identifier, ltpk = pairing.controller
+            self.service.pairings.add(identifier, ltpk, pin.current() if pin.required else None)
+            log.info("AirPlay %s: paired a controller", self.label)
+        return Response(body=reply, content_type="application/octet-stream")
+
+    async def _pair_verify(self, request: Request) -> Response:
+        """A controller paired before proves its key; the channel is encrypted from the next request."""
+        if self.shared_secret is not None:
+            raise RemoteProtocolError("already verified on this connection", status_hint=455)
+        if self.verifier is None:
+            pin = self.service.pin
+            current = pin.current() if pin.required else None
+            self.verifier = PairVerify(self.service.identity, lambda ident: self.service.pairings.key_for(ident, current))
+        reply = self.verifier.handle(request.body)
+        if self.verifier.failed:
+            log.info("AirPlay %s: pair-verify failed (unknown controller, old PIN or bad signature)", self.label)
+        if self.verifier.shared_secret is not None and self.verifier.controller_key is not None:
+            self.shared_secret = self.verifier.shared_secret
+            self.client_id = self.verifier.controller_key.hex()
+            self.authenticated = True
         return Response(body=reply, content_type="application/octet-stream")
 
     async def _record(self, request: Request) -> Response:
@@ -442,4 +481,5 @@ _HANDLERS = {
     "SET_PARAMETER": ControlConnection._set_parameter,
     "POST /pair-pin-start": ControlConnection._pair_pin_start,
     "POST /pair-setup": ControlConnection._pair_setup,
+    "POST /pair-verify": ControlConnection._pair_verify,
 }

@@ -11,6 +11,7 @@ from .advert import Advert
 from .config import AirPlayConfig
 from .connection import ControlConnection
 from .identity import Identity, load_or_create
+from .pairings import Pairings
 from .raop_crypto import load_rsa_key
 
 __all__ = ["AirPlayService"]
@@ -23,6 +24,7 @@ class AirPlayService:
         self.ctx = ctx
         self.config = config
         self.identity: Identity = load_or_create(Path(ctx.state_dir))
+        self.pairings = Pairings(Path(ctx.state_dir))
         self.rsa_key = load_rsa_key(Path(config.rsa_key_file)) if config.rsa_key_file else None
         self.connections: set[ControlConnection] = set()
         self.accepted = 0
@@ -62,4 +64,5 @@ class AirPlayService:
             "connections_accepted": self.accepted,
             "senders": [c.status() for c in self.connections],
             "rsa": self.rsa_key is not None,
+            "paired_controllers": len(self.pairings),
         }

@@ -6,17 +6,25 @@ import hashlib
 import os
 import plistlib
 import struct
+from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from receiver_plugins.airplay import ap2, tlv8
-from receiver_plugins.airplay.hap import AudioCipher, HapChannel, TransientPairSetup, hkdf
+from receiver_plugins.airplay.hap import AudioCipher, HapChannel, PairSetup, PairVerify, hkdf
+from receiver_plugins.airplay.identity import Identity, load_or_create
+from receiver_plugins.airplay.pairings import Pairings
 from receiver_plugins.airplay.tlv8 import Tag
 from srptools import SRPClientSession, SRPContext, constants
 
 from receiver_core.errors import RemoteProtocolError
+
+IDENTITY: Identity = Identity(Ed25519PrivateKey.generate())
 
 
 def test_tlv8_fragments_long_values() -> None:
@@ -40,7 +48,7 @@ def test_fuzz_tlv8_and_pair_setup(data: bytes) -> None:
     except RemoteProtocolError:
         pass
     try:
-        TransientPairSetup().handle(data)
+        PairSetup("3939", IDENTITY, allow_transient=True).handle(data)
     except RemoteProtocolError:
         pass
 
@@ -51,8 +59,8 @@ def client(pin: str) -> SRPClientSession:
     return SRPClientSession(context)
 
 
-def run_pair_setup(pin: str) -> tuple[TransientPairSetup, dict[int, bytes], SRPClientSession]:
-    server = TransientPairSetup()
+def run_pair_setup(pin: str) -> tuple[PairSetup, dict[int, bytes], SRPClientSession]:
+    server = PairSetup("3939", IDENTITY, allow_transient=True)
     m2 = tlv8.decode(server.handle(tlv8.encode({Tag.METHOD: b"\x00", Tag.STATE: b"\x01", Tag.FLAGS: b"\x10"})))
     assert m2[Tag.STATE] == b"\x02" and len(m2[Tag.SALT]) == 16 and len(m2[Tag.PUBLIC_KEY]) == 384
     session = client(pin)
@@ -74,9 +82,10 @@ def test_wrong_pin_fails_and_cannot_retry() -> None:
         server.handle(tlv8.encode({Tag.STATE: b"\x03", Tag.PUBLIC_KEY: b"\x01" * 384, Tag.PROOF: bytes(64)}))
 
 
-def test_only_transient_pairing() -> None:
+def test_transient_pairing_can_be_refused() -> None:
     with pytest.raises(RemoteProtocolError):
-        TransientPairSetup().handle(tlv8.encode({Tag.METHOD: b"\x00", Tag.STATE: b"\x01"}))
+        PairSetup("1234", IDENTITY, allow_transient=False).handle(
+            tlv8.encode({Tag.METHOD: b"\x00", Tag.STATE: b"\x01", Tag.FLAGS: b"\x10"}))
 
 
 def sender_frames(key: bytes, messages: list[bytes]) -> bytes:
@@ -131,3 +140,55 @@ def test_fuzz_setup_plists(data: bytes) -> None:
         ap2.parse_setup(b"bplist00" + data)
     except RemoteProtocolError:
         pass
+
+
+def raw(key: object) -> bytes:
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)  # type: ignore[attr-defined]
+
+
+def test_normal_pairing_then_pair_verify(tmp_path: Path) -> None:
+    """The controller side written from the notes (M5 signature, PV-Msg nonces), against the box."""
+    identity = load_or_create(tmp_path)
+    server = PairSetup("1234", identity, allow_transient=False)
+    m2 = tlv8.decode(server.handle(tlv8.encode({Tag.METHOD: b"\x00", Tag.STATE: b"\x01"})))
+    session = client("1234")
+    session.process(m2[Tag.PUBLIC_KEY].hex(), m2[Tag.SALT].hex())
+    server.handle(tlv8.encode({Tag.STATE: b"\x03", Tag.PUBLIC_KEY: session.public_bin,
+                               Tag.PROOF: session.key_proof_bin}))
+    k = session.key_bin
+    controller_key, controller_id = Ed25519PrivateKey.generate(), b"controller-1"
+    signed = hkdf(k, "Pair-Setup-Controller-Sign-Salt", "Pair-Setup-Controller-Sign-Info") + controller_id
+    signed += raw(controller_key.public_key())
+    inner = tlv8.encode({Tag.IDENTIFIER: controller_id, Tag.PUBLIC_KEY: raw(controller_key.public_key()),
+                         Tag.SIGNATURE: controller_key.sign(signed)})
+    cipher = ChaCha20Poly1305(hkdf(k, "Pair-Setup-Encrypt-Salt", "Pair-Setup-Encrypt-Info"))
+    m6 = tlv8.decode(server.handle(tlv8.encode({Tag.STATE: b"\x05", Tag.ENCRYPTED_DATA: cipher.encrypt(
+        b"\x00" * 4 + b"PS-Msg05", inner, None)})))
+    accessory = tlv8.decode(cipher.decrypt(b"\x00" * 4 + b"PS-Msg06", m6[Tag.ENCRYPTED_DATA], None))
+    assert accessory[Tag.PUBLIC_KEY] == identity.public_key and server.controller is not None
+    pairings = Pairings(tmp_path)
+    pairings.add(*server.controller, "1234")
+    assert Pairings(tmp_path).key_for(controller_id, "1234") == raw(controller_key.public_key())
+    assert pairings.key_for(controller_id, "9999") is None  # the PIN changed: pair again
+
+    def verify(signing_key: Ed25519PrivateKey) -> PairVerify:
+        verifier = PairVerify(identity, lambda ident: pairings.key_for(ident, "1234"))
+        ephemeral = X25519PrivateKey.generate()
+        m2 = tlv8.decode(verifier.handle(tlv8.encode({Tag.STATE: b"\x01", Tag.PUBLIC_KEY: raw(ephemeral.public_key())})))
+        shared = ephemeral.exchange(X25519PublicKey.from_public_bytes(m2[Tag.PUBLIC_KEY]))
+        key = ChaCha20Poly1305(hkdf(shared, "Pair-Verify-Encrypt-Salt", "Pair-Verify-Encrypt-Info"))
+        box = tlv8.decode(key.decrypt(b"\x00" * 4 + b"PV-Msg02", m2[Tag.ENCRYPTED_DATA], None))
+        Ed25519PublicKey.from_public_bytes(identity.public_key).verify(
+            box[Tag.SIGNATURE], m2[Tag.PUBLIC_KEY] + box[Tag.IDENTIFIER] + raw(ephemeral.public_key()))
+        proof = signing_key.sign(raw(ephemeral.public_key()) + controller_id + m2[Tag.PUBLIC_KEY])
+        m3 = key.encrypt(b"\x00" * 4 + b"PV-Msg03", tlv8.encode({Tag.IDENTIFIER: controller_id,
+                                                                  Tag.SIGNATURE: proof}), None)
+        verifier.handle(tlv8.encode({Tag.STATE: b"\x03", Tag.ENCRYPTED_DATA: m3}))
+        return verifier
+
+    good = verify(controller_key)
+    assert good.shared_secret is not None and good.controller_key == raw(controller_key.public_key())
+    bad = verify(Ed25519PrivateKey.generate())  # a bad signature
+    assert bad.failed and bad.shared_secret is None
+    with pytest.raises(RemoteProtocolError):  # replayed M3 on the same exchange
+        bad.handle(tlv8.encode({Tag.STATE: b"\x03", Tag.ENCRYPTED_DATA: b"x" * 40}))
