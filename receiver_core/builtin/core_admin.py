@@ -13,33 +13,39 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._version import __version__
+from ..context import CoreContext
 from ..hookspecs import hookimpl
 from ..model import PluginManifest
 
 if TYPE_CHECKING:
-    from ..app import Receiver
     from ..session.manager import Session
 
-manifest = PluginManifest(name="core_admin", display_name="Core admin", version=__version__,
-                          provides=("moderation audit log",))
 
+class CoreAdmin:
+    manifest = PluginManifest(name="core_admin", display_name="Core admin", version=__version__,
+                              provides=("moderation audit log",))
 
-def _append(receiver: Receiver, entry: dict[str, Any]) -> None:
-    path = Path(receiver.state_dir) / "audit.log"
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    with os.fdopen(fd, "a") as fh:
-        fh.write(json.dumps({"time": time.time(), **entry}) + "\n")
+    def __init__(self, ctx: CoreContext) -> None:
+        self.ctx = ctx
 
+    @property
+    def path(self) -> Path:
+        return Path(self.ctx.core_config.receiver.state_dir) / "audit.log"
 
-@hookimpl
-def receiver_moderation_action(receiver: Receiver, session: Session, action: str, actor: str) -> None:
-    """Record who did what to which sender."""
-    _append(receiver, {"action": action, "actor": actor, "session": session.id, "protocol": session.protocol,
-                       "peer": session.peer, "name": session.name})
+    def append(self, entry: dict[str, Any]) -> None:
+        path = self.path
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a") as fh:
+            fh.write(json.dumps({"time": time.time(), **entry}) + "\n")
 
+    @hookimpl
+    def receiver_moderation_action(self, session: Session, action: str, actor: str) -> None:
+        """Record who did what to which sender."""
+        self.append({"action": action, "actor": actor, "session": session.id, "protocol": session.protocol,
+                     "peer": session.peer, "name": session.name})
 
-@hookimpl
-def receiver_status(receiver: Receiver) -> dict[str, Any]:
-    """Where the audit log is."""
-    return {"audit_log": str(Path(receiver.state_dir) / "audit.log")}
+    @hookimpl
+    def receiver_status(self) -> dict[str, Any]:
+        """Where the audit log is."""
+        return {"audit_log": str(self.path)}

@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import attrs
 
 from ..aio import Signal
-from ..errors import SessionRejected
+from ..errors import HookFailed, SessionRejected
 from ..model import Admission, AdmissionVerdict, AuthDecision, AuthVerdict, SessionRequest
-from ..plugins import HookFailed
 from .blocklist import BlockList
 from .meeting import MeetingIds
 from .pin import PinGate
@@ -194,18 +193,14 @@ class SessionManager:
 
     def _authorize(self, request: SessionRequest) -> AuthDecision:
         try:
-            answer = self._receiver.plugins.call_first("receiver_session_authorize", receiver=self._receiver,
-                                                       request=request)
+            answer = self._receiver.plugins.call_first("receiver_session_authorize", request=request)
         except HookFailed as exc:
             log.error("authorization failed closed: %s", exc)
             return AuthDecision.deny("the receiver could not check this request")
         if answer is None:
             log.error("no plugin answered receiver_session_authorize: denying")
             return AuthDecision.deny("the receiver has no authorization policy")
-        plugin, decision = answer
-        if not isinstance(decision, AuthDecision):
-            log.error("plugin %s answered authorize with %r: denying", plugin, decision)
-            return AuthDecision.deny("the receiver could not check this request")
+        decision: AuthDecision = answer[1]  # the plugin host checked the type
         return decision
 
     async def _wait_for_approval(self, session: Session) -> None:
@@ -222,9 +217,8 @@ class SessionManager:
         active = self.on_screen()
         admission: Admission | None = None
         try:
-            answer = self._receiver.plugins.call_first("receiver_session_admit", receiver=self._receiver,
-                                                       session=session, active=active)
-            if answer is not None and isinstance(answer[1], Admission):
+            answer = self._receiver.plugins.call_first("receiver_session_admit", session=session, active=active)
+            if answer is not None:
                 admission = answer[1]
         except HookFailed as exc:
             log.error("admission hook failed, using the built-in policy: %s", exc)
@@ -248,7 +242,7 @@ class SessionManager:
         self.counters["started"] += 1
         log.info("session %s (%s from %s) on screen", session.id, session.protocol, session.peer)
         self.changed.emit("started")
-        await self._receiver.plugins.acall_each("receiver_session_started", receiver=self._receiver, session=session)
+        await self._receiver.plugins.acall_each("receiver_session_started", session=session)
 
     # ------------------------------------------------------------------------------------ end
 
@@ -273,8 +267,7 @@ class SessionManager:
         if session.media is not None:
             await session.media.close()
         if was_on_screen:
-            await self._receiver.plugins.acall_each("receiver_session_ended", receiver=self._receiver,
-                                                    session=session, reason=reason)
+            await self._receiver.plugins.acall_each("receiver_session_ended", session=session, reason=reason)
         await self._after_end()
 
     def _discard(self, session: Session, reason: str) -> None:
@@ -311,7 +304,7 @@ class SessionManager:
 
     def _observe(self, session: Session, action: str, actor: str) -> None:
         log.info("moderation: %s %s by %s", action, session.id, actor)
-        self._receiver.plugins.call_each("receiver_moderation_action", receiver=self._receiver, session=session,
+        self._receiver.plugins.call_each("receiver_moderation_action", session=session,
                                          action=action, actor=actor)
 
     def approve(self, session_id: str, actor: str) -> Session:
@@ -372,8 +365,7 @@ class SessionManager:
 
     def _issue_meeting_id(self, previous: str | None) -> str | None:
         try:
-            answer = self._receiver.plugins.call_first("receiver_meeting_id", receiver=self._receiver,
-                                                       previous=previous)
+            answer = self._receiver.plugins.call_first("receiver_meeting_id", previous=previous)
         except HookFailed as exc:
             log.error("meeting ID hook failed, drawing a random ID: %s", exc)
             return None

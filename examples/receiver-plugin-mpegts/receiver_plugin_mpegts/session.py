@@ -62,10 +62,10 @@ class Sender:
     # ------------------------------------------------------------------------------------ life
 
     async def run(self) -> None:
-        receiver = self.service.receiver
+        ctx = self.service.ctx
         request = SessionRequest("mpegts", self.address[0], display_name=self.label)
         try:
-            self.session = await receiver.sessions.request(request, handler=self)
+            self.session = await ctx.sessions.request(request, handler=self)
         except (SessionRejected, AuthFailed) as exc:
             log.info("MPEG-TS sender %s refused: %s", self.label, exc)
             self.service.ignore(self.address)
@@ -73,20 +73,21 @@ class Sender:
             return
         if self.closed:  # stopped while waiting for approval
             return
-        loop = asyncio.get_running_loop()
-        streams: asyncio.Future[tuple[MediaCaps | None, MediaCaps | None]] = loop.create_future()
+        streams: asyncio.Future[tuple[MediaCaps | None, MediaCaps | None]] = asyncio.get_running_loop().create_future()
 
+        # the demux thread hands everything to the loop through the context: work it causes there
+        # (tasks, crashes) belongs to this plugin
         def found(video: MediaCaps | None, audio: MediaCaps | None) -> None:
-            loop.call_soon_threadsafe(self._found, video, audio, streams)
+            ctx.call_soon_threadsafe(self._found, video, audio, streams)
 
         def failed(message: str) -> None:
-            loop.call_soon_threadsafe(self._failed, message, streams)
+            ctx.call_soon_threadsafe(self._failed, message, streams)
 
         def packet(kind: str, pkt: MediaPacket) -> None:
-            loop.call_soon_threadsafe(self._push, kind, pkt)
+            ctx.call_soon_threadsafe(self._push, kind, pkt)
 
         Demuxer(self.feed, found, packet, failed, name=f"demux:{self.label}").start()
-        watchdog = asyncio.ensure_future(self._watch())
+        watchdog = ctx.spawn(self._watch(), name=f"mpegts-watch:{self.label}")
         try:
             video, audio = await streams
             await self._attach(video, audio)
@@ -107,7 +108,7 @@ class Sender:
             streams.set_result((video, audio))
 
     async def _attach(self, video: MediaCaps | None, audio: MediaCaps | None) -> None:
-        media = self.service.receiver.media
+        media = self.service.ctx.media
         if video is None:
             raise self._end("no video in the stream")
         try:
@@ -134,7 +135,7 @@ class Sender:
         if not streams.done():
             streams.set_exception(self._end(message))
         else:
-            asyncio.ensure_future(self._finish(message))
+            self.service.ctx.spawn(self._finish(message))
 
     async def _watch(self) -> None:
         idle = self.service.config.idle_timeout
@@ -145,13 +146,13 @@ class Sender:
                 return
 
     def _end(self, reason: str) -> _Ended:
-        asyncio.ensure_future(self._finish(reason))
+        self.service.ctx.spawn(self._finish(reason))
         return _Ended(reason)
 
     async def _finish(self, reason: str) -> None:
         if self.session is not None and not self.closed:
             self.closed = True
-            await self.service.receiver.sessions.end(self.session, reason, notify=False)
+            await self.service.ctx.sessions.end(self.session, reason)
         self.close()
 
     def close(self) -> None:
