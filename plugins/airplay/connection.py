@@ -74,6 +74,7 @@ class ControlConnection(asyncio.Protocol):
         self.events: EventChannel | None = None
         self.sender_timing_port = 0
         self.closed = False
+        self.ending = False
         self.volume_db: float | None = None
         self.started = time.monotonic()
         self.last_feedback: float | None = None
@@ -398,10 +399,17 @@ class ControlConnection(asyncio.Protocol):
         session, self.session = self.session, None
         self.announcement = None
         if session is not None:
-            await self.service.ctx.sessions.end(session, reason, notify=False)
+            self.ending = True  # the core calls stop() back: the sender is still owed this reply
+            try:
+                await self.service.ctx.sessions.end(session, reason)
+            finally:
+                self.ending = False
 
     def stop(self, reason: str) -> None:
         """The core ended the session (kick, block, preemption, shutdown): disconnect at once."""
+        if self.ending:
+            self.ending = False
+            return
         log.info("AirPlay %s: session ended by the box (%s)", self.label, reason)
         self.session = None
         if self.stream is not None:

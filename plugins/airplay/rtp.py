@@ -117,18 +117,20 @@ def parse_control(data: bytes) -> SyncPacket | AudioPacket:
 
 
 def build_retransmit_request(counter: int, first: int, count: int) -> bytes:
-    return _RetransmitRequest.build({"sequence": counter & 0xFFFF, "first": first & 0xFFFF,
-                                     "count": max(1, min(count, 0xFFFF))})
+    return bytes(_RetransmitRequest.build({"sequence": counter & 0xFFFF, "first": first & 0xFFFF,
+                                     "count": max(1, min(count, 0xFFFF))}))
 
 
 def build_timing_request(counter: int, sent: int) -> bytes:
-    return _Timing.build({"flags": 0x80, "marker_type": 0x80 | PT_TIMING_REQUEST, "sequence": counter & 0xFFFF,
-                          "padding": bytes(4), "reference": 0, "received": 0, "sent": sent})
+    return bytes(_Timing.build({"flags": 0x80, "marker_type": 0x80 | PT_TIMING_REQUEST,
+                                "sequence": counter & 0xFFFF, "padding": bytes(4), "reference": 0, "received": 0,
+                                "sent": sent}))
 
 
 def build_timing_reply(request: TimingPacket, received: int, sent: int) -> bytes:
-    return _Timing.build({"flags": 0x80, "marker_type": 0x80 | PT_TIMING_REPLY, "sequence": 7,
-                          "padding": bytes(4), "reference": request.sent, "received": received, "sent": sent})
+    return bytes(_Timing.build({"flags": 0x80, "marker_type": 0x80 | PT_TIMING_REPLY, "sequence": 7,
+                                "padding": bytes(4), "reference": request.sent, "received": received,
+                                "sent": sent}))
 
 
 def parse_timing(data: bytes) -> TimingPacket:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from typing import Any
 
 import attrs
 
@@ -136,7 +137,8 @@ def _announcement(rtpmap: tuple[int, str], fmtp: list[str], key: bytes | None, i
     payload_type, encoding = rtpmap
     name, *rest = encoding.split("/")
     name = name.lower()
-    common = {"payload_type": payload_type, "rsa_aes_key": key, "aes_iv": iv, "min_latency": min_latency}
+    common: dict[str, Any] = {"payload_type": payload_type, "rsa_aes_key": key, "aes_iv": iv,
+                              "min_latency": min_latency}
     if name == "l16":  # raw big-endian PCM; an ALAC fmtp line next to it is ignored
         rate, channels = _rate_channels(rest, 44100, 2)
         return AudioAnnouncement("pcm_s16be", sample_rate=rate, channels=channels, frames_per_packet=352, **common)

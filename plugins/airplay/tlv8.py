@@ -57,4 +57,4 @@ def encode(values: dict[int, bytes]) -> bytes:
     for tag, value in values.items():
         chunks = [value[i:i + 255] for i in range(0, len(value), 255)] or [b""]
         items += [{"type": int(tag), "value": chunk} for chunk in chunks]
-    return TlvItems.build(items)
+    return bytes(TlvItems.build(items))
