@@ -85,9 +85,17 @@ async def stream(version: str, port: int, properties: str, wav: Path, *extra: st
 async def test_pyatv_raop_pin_off(version: str, airplay_box: Callable[..., Any], tone: tuple[Path, np.ndarray]) -> None:
     wav, sent = tone
     async with airplay_box() as box:
-        code, output = await stream(version, box.port, RAOP_PROPERTIES, wav)
+        task = asyncio.ensure_future(stream(version, box.port, RAOP_PROPERTIES, wav))
+        sessions: list[dict[str, Any]] = []
+        while not task.done():
+            sessions += [s for s in box.rx.status()["sessions"] if s["protocol"] == "airplay"]
+            await asyncio.sleep(0.3)
+        code, output = task.result()
         assert code == 0, output
         status = box.status()
+    audio = sessions[-1]["media"]["audio"]
+    assert audio["caps"].startswith("audio/" + ("alac" if version == "0.13.0" else "pcm_s16be")), audio
+    assert audio["late"] == 0 and audio["corrupt"] == 0, audio
     assert status["connections_accepted"] >= 1
     assert_bit_exact(sent, box.out)
 
