@@ -69,8 +69,9 @@ async def test_txt_info_and_identity(receiver_factory: Callable[..., Any]) -> No
             if len(records(mdns)) == 2:
                 break
             await asyncio.sleep(0.1)
+        pin_txt = records(mdns)["_airplay._tcp"][1]
         again = await get_info(port)
         qualified = await get_info(port, plistlib.dumps({"qualifier": ["txtAirPlay"]}, fmt=plistlib.FMT_BINARY))
     assert again["pk"] == info["pk"] and again["deviceID"] == info["deviceID"]
-    assert records(mdns)["_airplay._tcp"][1]["pw"] == "true"
+    assert pin_txt["pw"] == "true"
     assert b"pw=true" in qualified["txtAirPlay"]
