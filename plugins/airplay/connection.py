@@ -199,7 +199,6 @@ class ControlConnection(asyncio.Protocol):
 
     async def _announce(self, request: Request) -> Response:
         announcement = parse_announce(request.body)
-        log.debug("AirPlay %s: ANNOUNCE %r", self.label, request.body[:600])
         if self.stream is not None:
             raise RemoteProtocolError("ANNOUNCE during a stream", status_hint=455)
         aes_key = None
