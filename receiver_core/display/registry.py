@@ -11,11 +11,12 @@ from typing import Any
 
 import attrs
 
+from ..box import HookCaller
 from ..config.schema import AudioSection, DisplaySection
 from ..errors import ConfigError
 from ..registry import NamedRegistry
 
-__all__ = ["OutputSettings", "BackendFactory", "BackendSpec", "BackendRegistry", "DisplayBackendRegistry",
+__all__ = ["resolve_outputs", "OutputSettings", "BackendFactory", "BackendSpec", "BackendRegistry", "DisplayBackendRegistry",
            "AudioBackendRegistry"]
 
 
@@ -75,3 +76,16 @@ class DisplayBackendRegistry(BackendRegistry):
 class AudioBackendRegistry(BackendRegistry):
     def __init__(self) -> None:
         super().__init__("audio", ("sdl", "null"))
+
+
+def resolve_outputs(plugins: HookCaller, settings: OutputSettings) -> tuple[BackendSpec, BackendSpec]:
+    """Ask the plugins for display and audio backends; the ones ``[display]``/``[audio] backend`` name.
+
+    A duplicate name or an unknown backend raises (``PluginError``, ``ConfigError``): startup fails."""
+    displays = DisplayBackendRegistry()
+    audios = AudioBackendRegistry()
+    plugins.call_each("receiver_register_display_backends", registry=displays)
+    plugins.call_each("receiver_register_audio_backends", registry=audios)
+    displays.check_conflicts()
+    audios.check_conflicts()
+    return displays.resolve(settings.display.backend), audios.resolve(settings.audio.backend)
