@@ -12,6 +12,7 @@ import os
 import re
 import socket
 import typing
+import unicodedata
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -296,10 +297,21 @@ def check_box_name(value: str) -> str | None:
     """Why ``value`` cannot be a box name (shown on screen, a DNS-SD instance name), or ``None``."""
     if not value.strip():
         return "must not be empty"
+    if any(unicodedata.category(c) in _UNSHOWABLE for c in value):
+        return "must not contain control, bidi-override or line-separator characters"
     if len(value.encode()) > 63:
         return "must be at most 63 bytes (a DNS-SD instance name)"
-    if any(ord(c) < 32 for c in value):
-        return "must not contain control characters"
+    return None
+
+
+# Cc: C0/C1 controls and DEL; Cf: bidi overrides such as U+202E, zero-width marks; Zl/Zp: U+2028/U+2029;
+# Cs: lone surrogates (not text at all)
+_UNSHOWABLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+
+
+def _check_readable_file(value: str) -> str | None:
+    if value and not (Path(value).is_file() and os.access(value, os.R_OK)):
+        return f"{value} is not a readable file"
     return None
 
 
@@ -361,10 +373,17 @@ class StatusSection:
     port: int = setting(8470, "TCP port of the status API (0 = any free port).", min=0, max=65535)
     admin_password_hash: str = setting("", "scrypt hash from 'montage-receiver hash-password'.", secret=True,
                                        check=_check_password_hash)
+    tls_cert: str = setting("", "PEM certificate for the API beyond loopback (empty: a self-signed one is made "
+                                "in the state dir).", check=_check_readable_file)
+    tls_key: str = setting("", "PEM private key that goes with tls_cert.", check=_check_readable_file)
+    allowed_hosts: tuple[str, ...] = setting((), "Host names (besides IP addresses, localhost and this machine's "
+                                                 "host name) under which browsers may reach the API.")
 
     def __attrs_post_init__(self) -> None:
         if not ipaddress.ip_address(self.bind).is_loopback and not self.admin_password_hash:
             raise SettingError("admin_password_hash", "required when status.bind is not a loopback address")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise SettingError("tls_key" if self.tls_cert else "tls_cert", "give both tls_cert and tls_key, or neither")
 
 
 @attrs.frozen
