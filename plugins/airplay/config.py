@@ -7,3 +7,5 @@ from receiver_core import setting
 class AirPlayConfig:
     name: str = setting("", "Name in the AirPlay list ('' = the box name).")
     port: int = setting(7000, "RTSP/HTTP control port.", min=1, max=65535)
+    rsa_key_file: str = setting("", "PEM file of the AirPort Express RSA key: enables RAOP et=1 (RSA) senders "
+                                "such as PulseAudio. Not shipped; '' = only unencrypted RAOP.")

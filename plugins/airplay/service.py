@@ -1,0 +1,68 @@
+"""The AirPlay plugin while the box runs: identity, advertisement, control connections, status."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+from .advert import Advert
+from .config import AirPlayConfig
+from .connection import ControlConnection
+from .identity import Identity, load_or_create
+from .pairings import Pairings
+from .raop_crypto import load_rsa_key
+
+__all__ = ["AirPlayService"]
+
+log = logging.getLogger(__name__)
+
+
+class AirPlayService:
+    def __init__(self, ctx: Any, config: AirPlayConfig) -> None:
+        self.ctx = ctx
+        self.config = config
+        self.identity: Identity = load_or_create(Path(ctx.state_dir))
+        self.pairings = Pairings(Path(ctx.state_dir))
+        self.rsa_key = load_rsa_key(Path(config.rsa_key_file)) if config.rsa_key_file else None
+        self.connections: set[ControlConnection] = set()
+        self.accepted = 0
+
+    @property
+    def pin(self) -> Any:
+        return self.ctx.sessions.pin
+
+    @property
+    def name(self) -> str:
+        return self.config.name or self.ctx.box.name
+
+    @property
+    def advert(self) -> Advert:
+        return Advert(self.identity, self.name, self.pin.required, rsa=self.rsa_key is not None)
+
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> Any:
+        return self.ctx.spawn(coro, name=name)
+
+    def connection(self) -> ControlConnection:
+        self.accepted += 1
+        return ControlConnection(self)
+
+    def changed(self) -> None:
+        """Now-playing data changed: redraw what the room sees."""
+        display = getattr(self.ctx, "display", None)
+        if display is not None:
+            display.invalidate()
+
+    def close(self) -> None:
+        for connection in list(self.connections):
+            connection.close()
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "deviceid": self.identity.device_id,
+            "connections_accepted": self.accepted,
+            "senders": [c.status() for c in self.connections],
+            "rsa": self.rsa_key is not None,
+            "paired_controllers": len(self.pairings),
+        }

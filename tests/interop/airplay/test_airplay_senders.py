@@ -1,0 +1,169 @@
+"""AirPlay audio from real senders we did not write, into the box's ``wav`` audio backend, bit for bit.
+
+* pyatv 0.13.0 (RAOP, ALAC) and pyatv latest (RAOP with L16 + an ALAC fmtp line; AirPlay 2 with
+  transient HomeKit pairing, encrypted RTSP, event channel and ChaCha20-Poly1305 audio; HomeKit
+  pairing with the box PIN, then pair-verify), with the PIN off and with a fixed box PIN;
+* PulseAudio 16 ``module-raop-sink`` (ALAC, no encryption: see docs/airplay.md for ``et=1``).
+
+Every sender plays a 3 s stereo WAV of tones and noise; the box's output must hold all of it
+unchanged once aligned (senders pad with silence before and after).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from .peers import (
+    AIRPLAY2_FEATURES,
+    PYATV_VERSIONS,
+    RAOP_PROPERTIES,
+    aligned_exact_frames,
+    free_tcp_port,
+    paplay,
+    pulseaudio_raop_sink,
+    pyatv_args,
+    read_wav,
+    run,
+    write_test_wav,
+)
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture(scope="module")
+def tone(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
+    path = tmp_path_factory.mktemp("airplay") / "tone.wav"
+    return path, write_test_wav(path)
+
+
+class Box:
+    def __init__(self, rx: Any, port: int, out: Path) -> None:
+        self.rx, self.port, self.out = rx, port, out
+
+    def status(self) -> dict[str, Any]:
+        plugin = next(p for p in self.rx.status()["plugins"] if p["name"] == "airplay")
+        assert plugin["state"] == "running", plugin
+        return dict(plugin["status"] or {})
+
+
+@pytest.fixture
+def airplay_box(receiver_factory: Callable[..., Any], tmp_path: Path) -> Callable[..., Any]:
+    """``async with airplay_box(pin=None) as box``: the box with the AirPlay plugin and the wav backend."""
+    import contextlib
+
+    @contextlib.asynccontextmanager
+    async def factory(pin: str | None = None) -> AsyncIterator[Box]:
+        port = free_tcp_port()
+        out = tmp_path / f"out-{port}.wav"
+        session = {"pin_mode": "fixed", "pin": pin, "pin_rotate_after_session": False} if pin else {"pin_mode": "off"}
+        config = {"plugin": {"airplay": {"port": port}}, "session": session,
+                  "audio": {"backend": "wav", "path": str(out), "sample_rate": 44100, "channels": 2}}
+        async with receiver_factory(installed=["airplay"], config=config) as rx:
+            yield Box(rx, port, out)
+
+    return factory
+
+
+def assert_bit_exact(sent: np.ndarray, out: Path) -> None:
+    played = read_wav(out)
+    exact = aligned_exact_frames(sent, played)
+    assert exact == len(sent), f"{exact} of {len(sent)} frames bit-exact ({len(played)} frames played)"
+
+
+async def stream(version: str, port: int, properties: str, wav: Path, *extra: str) -> tuple[int, str]:
+    return await run(*pyatv_args(version, port, properties, *extra, f"stream_file={wav}"))
+
+
+@pytest.mark.parametrize("version", PYATV_VERSIONS)
+async def test_pyatv_raop_pin_off(version: str, airplay_box: Callable[..., Any], tone: tuple[Path, np.ndarray]) -> None:
+    wav, sent = tone
+    async with airplay_box() as box:
+        code, output = await stream(version, box.port, RAOP_PROPERTIES, wav)
+        assert code == 0, output
+        status = box.status()
+    assert status["connections_accepted"] >= 1
+    assert_bit_exact(sent, box.out)
+
+
+@pytest.mark.parametrize("version", PYATV_VERSIONS)
+async def test_pyatv_raop_with_the_box_pin_as_password(version: str, airplay_box: Callable[..., Any],
+                                                       tone: tuple[Path, np.ndarray]) -> None:
+    wav, sent = tone
+    async with airplay_box(pin="4821") as box:
+        code, output = await stream(version, box.port, RAOP_PROPERTIES + ":pw=true", wav, "--raop-password", "1111")
+        assert code != 0 and "uthenticat" in output, output
+        assert box.rx.sessions.all() == []
+        code, output = await stream(version, box.port, RAOP_PROPERTIES + ":pw=true", wav, "--raop-password", "4821")
+        assert code == 0, output
+    assert_bit_exact(sent, box.out)
+
+
+async def test_pyatv_airplay2_transient(airplay_box: Callable[..., Any], tone: tuple[Path, np.ndarray]) -> None:
+    wav, sent = tone
+    seen: list[dict[str, Any]] = []
+    async with airplay_box() as box:
+        task = asyncio.ensure_future(stream("latest", box.port, RAOP_PROPERTIES + ":" + AIRPLAY2_FEATURES, wav))
+        while not task.done():
+            senders = box.status().get("senders", [])
+            if senders and senders[0].get("stream"):
+                seen.append(senders[0])
+            await asyncio.sleep(0.2)
+        code, output = task.result()
+        assert code == 0, output
+    assert seen and seen[-1]["protocol"] == "airplay2"
+    assert seen[-1]["stream"]["encryption"] == "chacha20-poly1305" and seen[-1]["stream"]["codec"] == "pcm_s16be"
+    assert_bit_exact(sent, box.out)
+
+
+async def test_pyatv_airplay2_pairing_with_the_box_pin(airplay_box: Callable[..., Any],
+                                                       tone: tuple[Path, np.ndarray]) -> None:
+    wav, sent = tone
+    properties = RAOP_PROPERTIES + ":pw=true:" + AIRPLAY2_FEATURES
+    async with airplay_box(pin="7315") as box:
+        # transient pairing proves 3939, not the box PIN: refused
+        code, output = await stream("latest", box.port, properties, wav)
+        assert code != 0, output
+        code, output = await run(*pyatv_args("latest", box.port, properties, "pair"), stdin=b"7315\n")
+        assert code == 0 and "credentials: " in output, output
+        credentials = output.split("credentials: ")[1].split()[0]
+        code, output = await stream("latest", box.port, properties, wav, "--raop-credentials", credentials)
+        assert code == 0, output
+        assert box.status()["paired_controllers"] == 1
+    assert_bit_exact(sent, box.out)
+
+
+async def test_wrong_pins_lock_the_sender_out(airplay_box: Callable[..., Any]) -> None:
+    properties = RAOP_PROPERTIES + ":pw=true:" + AIRPLAY2_FEATURES
+    async with airplay_box(pin="7315") as box:
+        for _ in range(5):
+            code, output = await run(*pyatv_args("latest", box.port, properties, "pair"), stdin=b"1111\n")
+            assert code != 0 or "credentials: " not in output, output
+        code, output = await run(*pyatv_args("latest", box.port, properties, "pair"), stdin=b"7315\n")
+        assert "credentials: " not in output, "the right PIN must not work during the lockout"
+        assert box.status()["paired_controllers"] == 0
+
+
+async def test_pulseaudio_raop_sink_alac(airplay_box: Callable[..., Any], tone: tuple[Path, np.ndarray],
+                                         tmp_path: Path) -> None:
+    wav, sent = tone
+    async with airplay_box() as box, pulseaudio_raop_sink(tmp_path / "pulse", box.port) as sink:
+        code, output = await paplay(tmp_path / "pulse", sink, wav)
+        assert code == 0, output
+        deadline = time.monotonic() + 15  # PulseAudio keeps streaming its buffer after paplay returns
+        while time.monotonic() < deadline and read_frames(box.out) < len(sent) + 44100:
+            await asyncio.sleep(0.2)
+    assert_bit_exact(sent, box.out)
+
+
+def read_frames(path: Path) -> int:
+    try:
+        return max(0, (path.stat().st_size - 44) // 4)
+    except FileNotFoundError:
+        return 0
