@@ -7,6 +7,7 @@ closes the TCP connection and the stream's UDP sockets at once.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import math
 import time
@@ -170,7 +171,7 @@ class ControlConnection(asyncio.Protocol):
 
     def _authenticate(self, request: Request) -> Response | None:
         pin = self.service.pin
-        password = pin.current() if pin.required else None
+        password = pin.current if pin.required else None
         if password is None:
             self.authenticated = True
             return None
@@ -277,6 +278,10 @@ class ControlConnection(asyncio.Protocol):
         return Response(body=ap2.stream_reply(data, control), content_type=BPLIST)
 
     async def _attach(self, stream: AudioStream) -> bool:
+        # The box loads FFmpeg only when media first flows; loading it takes long enough (~0.7 s on
+        # a busy 2-core box) that the first packets would count as late and be dropped. A sender
+        # is connecting now: load it off the event loop before the decoder thread needs it.
+        await asyncio.get_running_loop().run_in_executor(None, importlib.import_module, "av")
         self.stream = stream
         try:
             await self.service.ctx.media.attach(self.session, stream.source)
@@ -303,7 +308,7 @@ class ControlConnection(asyncio.Protocol):
                 except AuthFailed as exc:
                     log.info("AirPlay %s: pair-setup refused (%s)", self.label, exc)
                     return Response(403)
-            password = pin.current() if pin.required else None
+            password = pin.current if pin.required else None
             self.pairing = PairSetup(password or TRANSIENT_PIN, self.service.identity, allow_transient=True)
         pairing = self.pairing
         reply = pairing.handle(request.body)
@@ -320,7 +325,7 @@ class ControlConnection(asyncio.Protocol):
             self.authenticated = True
         if pairing.controller is not None:
             identifier, ltpk = pairing.controller
-            self.service.pairings.add(identifier, ltpk, pin.current() if pin.required else None)
+            self.service.pairings.add(identifier, ltpk, pin.current if pin.required else None)
             log.info("AirPlay %s: paired a controller", self.label)
         return Response(body=reply, content_type="application/octet-stream")
 
@@ -330,7 +335,7 @@ class ControlConnection(asyncio.Protocol):
             raise RemoteProtocolError("already verified on this connection", status_hint=455)
         if self.verifier is None:
             pin = self.service.pin
-            current = pin.current() if pin.required else None
+            current = pin.current if pin.required else None
             self.verifier = PairVerify(self.service.identity, lambda ident: self.service.pairings.key_for(ident, current))
         reply = self.verifier.handle(request.body)
         if self.verifier.failed:

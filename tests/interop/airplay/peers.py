@@ -23,11 +23,12 @@ RAOP_PROPERTIES = "et=0:cn=0,1:ch=2:sr=44100:ss=16:md=0,1,2:am=MontageReceiver1,
 AIRPLAY2_FEATURES = "ft=0x40400200,0x10040"
 
 
-def atvremote(version: str) -> Path:
-    path = PEERS / f"pyatv-{version}" / "bin" / "atvremote"
-    if not path.exists():
-        pytest.fail(f"{path} is missing: scripts/test makes the pyatv virtualenvs")
-    return path
+def atvremote(version: str) -> list[str | Path]:
+    """``atvremote`` of one pyatv virtualenv, run through its interpreter (no shebang paths involved)."""
+    python = PEERS / f"pyatv-{version}" / "bin" / "python"
+    if not python.exists():
+        pytest.fail(f"{python} is missing: scripts/test makes the pyatv virtualenvs")
+    return [python, "-m", "pyatv.scripts.atvremote"]
 
 
 def free_tcp_port() -> int:
@@ -89,7 +90,7 @@ async def run(*args: str | Path, stdin: bytes | None = None, timeout: float = 60
 
 
 def pyatv_args(version: str, port: int, properties: str, *extra: str) -> list[str | Path]:
-    return [atvremote(version), "--manual", "--address", "127.0.0.1", "--port", str(port), "--protocol", "raop",
+    return [*atvremote(version), "--manual", "--address", "127.0.0.1", "--port", str(port), "--protocol", "raop",
             "--id", "7E45BA014DB9", "--name", "Box", "--service-properties", ":" + properties, *extra]
 
 

@@ -85,9 +85,17 @@ async def stream(version: str, port: int, properties: str, wav: Path, *extra: st
 async def test_pyatv_raop_pin_off(version: str, airplay_box: Callable[..., Any], tone: tuple[Path, np.ndarray]) -> None:
     wav, sent = tone
     async with airplay_box() as box:
-        code, output = await stream(version, box.port, RAOP_PROPERTIES, wav)
+        task = asyncio.ensure_future(stream(version, box.port, RAOP_PROPERTIES, wav))
+        sessions: list[dict[str, Any]] = []
+        while not task.done():
+            sessions += [s for s in box.rx.status()["sessions"] if s["protocol"] == "airplay"]
+            await asyncio.sleep(0.3)
+        code, output = task.result()
         assert code == 0, output
         status = box.status()
+    audio = sessions[-1]["media"]["audio"]
+    assert audio["caps"].startswith("audio/" + ("alac" if version == "0.13.0" else "pcm_s16be")), audio
+    assert audio["late"] == 0 and audio["corrupt"] == 0, audio
     assert status["connections_accepted"] >= 1
     assert_bit_exact(sent, box.out)
 
@@ -167,3 +175,38 @@ def read_frames(path: Path) -> int:
         return max(0, (path.stat().st_size - 44) // 4)
     except FileNotFoundError:
         return 0
+
+
+async def wait_for_session(box: Box, timeout: float = 20) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sessions = [s for s in box.rx.sessions.all() if s.protocol == "airplay"]
+        if sessions and read_frames(box.out) > 44100 // 2:
+            return sessions[0]
+        await asyncio.sleep(0.05)
+    raise AssertionError("no AirPlay session with audio")
+
+
+async def test_kick_and_block_while_pyatv_streams(airplay_box: Callable[..., Any], tmp_path: Path) -> None:
+    """Kick: the sender is cut off at once (TCP closed, its UDP ignored) and may come back.
+    Block: cut off, and a new connection from it is refused while the block lasts."""
+    long_wav = tmp_path / "long.wav"
+    write_test_wav(long_wav, seconds=20)
+    async with airplay_box() as box:
+        sender = asyncio.ensure_future(stream("latest", box.port, RAOP_PROPERTIES, long_wav))
+        session = await wait_for_session(box)
+        await box.rx.sessions.kick(session.id, "test")
+        at_kick = read_frames(box.out)
+        code, output = await asyncio.wait_for(sender, 15)
+        assert code != 0, "pyatv must notice it was disconnected"
+        await asyncio.sleep(1.0)
+        assert read_frames(box.out) - at_kick < 44100, "audio went on for a second after the kick"
+
+        sender = asyncio.ensure_future(stream("latest", box.port, RAOP_PROPERTIES, long_wav))
+        session = await wait_for_session(box)  # kicked, not blocked: it may come back
+        await box.rx.sessions.block(session.id, "test", 600)
+        code, _ = await asyncio.wait_for(sender, 15)
+        assert code != 0
+        code, output = await stream("latest", box.port, RAOP_PROPERTIES, long_wav)
+        assert code != 0, output
+        assert [s for s in box.rx.sessions.all() if s.protocol == "airplay"] == []
