@@ -45,10 +45,11 @@ class Advert:
     name: str
     password_required: bool
     rsa: bool = False
+    extra_features: int = 0  # what mirroring earns (mirror/service.py): nothing without FairPlay or HomeKit mode
 
     @property
     def features(self) -> int:
-        return FEATURES | ((1 << BIT_RSA_AUTH) if self.rsa else 0)
+        return FEATURES | ((1 << BIT_RSA_AUTH) if self.rsa else 0) | self.extra_features
 
     @property
     def status_flags(self) -> int:

@@ -9,3 +9,11 @@ class AirPlayConfig:
     port: int = setting(7000, "RTSP/HTTP control port.", min=1, max=65535)
     rsa_key_file: str = setting("", "PEM file of the AirPort Express RSA key: enables RAOP et=1 (RSA) senders "
                                 "such as PulseAudio. Not shipped; '' = only unencrypted RAOP.")
+    mirror_port: int = setting(7100, "TCP port of the screen-mirroring data stream (0 = any free port).",
+                               min=0, max=65535)
+    mirror_timeout: float = setting(10.0, "Seconds without mirror data or heartbeat before the sender is cut off.",
+                                    min=1.0, max=300.0)
+    mirror_h265: bool = setting(True, "Offer H.265 screen mirroring (feature bit 42) besides H.264.")
+    homekit_mirroring: bool = setting(False, "EXPERIMENTAL: screen mirroring from HomeKit-paired senders without "
+                                      "FairPlay (ChaCha20-Poly1305). Reported by other projects, not verified "
+                                      "with a real iPhone or Mac.")

@@ -21,6 +21,7 @@ from .digest import DigestChallenge
 from .events import EventChannel
 from .hap import TRANSIENT_PIN, AudioCipher, HapChannel, PairSetup, PairVerify
 from .metadata import NowPlaying
+from .mirror.control import MirrorControl
 from .raop_crypto import unwrap_aes_key
 from .rtsp import Request, RequestParser, Response
 from .sdp import AudioAnnouncement, parse_announce
@@ -79,6 +80,7 @@ class ControlConnection(asyncio.Protocol):
         self.volume_db: float | None = None
         self.started = time.monotonic()
         self.last_feedback: float | None = None
+        self.mirror = MirrorControl(self)  # screen mirroring: mirror/control.py
 
     # ---------------------------------------------------------------------------------- asyncio
 
@@ -234,7 +236,8 @@ class ControlConnection(asyncio.Protocol):
 
     async def _setup(self, request: Request) -> Response:
         if (request.header("Content-Type") or "").startswith(BPLIST):
-            return await self._setup_ap2(request)
+            mirrored = await self.mirror.setup(request)  # type-110 streams, ekey: mirror/control.py
+            return mirrored if mirrored is not None else await self._setup_ap2(request)
         if self.announcement is None or self.session is None:
             raise RemoteProtocolError("SETUP before ANNOUNCE", status_hint=455)
         if self.stream is not None:
@@ -346,6 +349,9 @@ class ControlConnection(asyncio.Protocol):
             self.authenticated = True
         return Response(body=reply, content_type="application/octet-stream")
 
+    async def _fp_setup(self, request: Request) -> Response:
+        return await self.mirror.fp_setup(request)  # the FairPlay provider hook, if any: mirror/control.py
+
     async def _record(self, request: Request) -> Response:
         if self.stream is None:
             raise RemoteProtocolError("RECORD before SETUP", status_hint=455)
@@ -395,6 +401,7 @@ class ControlConnection(asyncio.Protocol):
     # ---------------------------------------------------------------------------------- life
 
     async def _end_session(self, reason: str) -> None:
+        self.mirror.close()
         stream, self.stream = self.stream, None
         if stream is not None:
             stream.close()
@@ -417,6 +424,7 @@ class ControlConnection(asyncio.Protocol):
             return
         log.info("AirPlay %s: session ended by the box (%s)", self.label, reason)
         self.session = None
+        self.mirror.close()
         if self.stream is not None:
             self.stream.close()
             self.stream = None
@@ -428,6 +436,7 @@ class ControlConnection(asyncio.Protocol):
         if self.closed:
             return
         self.closed = True
+        self.mirror.close()
         if self.stream is not None:
             self.stream.close()
         if self.events is not None:
@@ -449,6 +458,7 @@ class ControlConnection(asyncio.Protocol):
             "volume_db": self.volume_db,
             "now_playing": self.now_playing.status(),
             "stream": self.stream.status() if self.stream else None,
+            "mirror": self.mirror.status(),
         }
 
 
@@ -495,4 +505,5 @@ _HANDLERS = {
     "POST /pair-pin-start": ControlConnection._pair_pin_start,
     "POST /pair-setup": ControlConnection._pair_setup,
     "POST /pair-verify": ControlConnection._pair_verify,
+    "POST /fp-setup": ControlConnection._fp_setup,
 }

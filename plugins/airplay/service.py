@@ -10,7 +10,9 @@ from typing import Any
 from .advert import Advert
 from .config import AirPlayConfig
 from .connection import ControlConnection
+from .fairplay import FairPlayProvider
 from .identity import Identity, load_or_create
+from .mirror.service import MirrorService
 from .pairings import Pairings
 from .raop_crypto import load_rsa_key
 
@@ -20,9 +22,12 @@ log = logging.getLogger(__name__)
 
 
 class AirPlayService:
-    def __init__(self, ctx: Any, config: AirPlayConfig) -> None:
+    def __init__(self, ctx: Any, config: AirPlayConfig,
+                 fairplay: tuple[str, FairPlayProvider] | None = None) -> None:
         self.ctx = ctx
         self.config = config
+        self.mirror = MirrorService(ctx, port=config.mirror_port, timeout=config.mirror_timeout,
+                                    h265=config.mirror_h265, homekit=config.homekit_mirroring, provider=fairplay)
         self.identity: Identity = load_or_create(Path(ctx.state_dir))
         self.pairings = Pairings(Path(ctx.state_dir))
         self.rsa_key = load_rsa_key(Path(config.rsa_key_file)) if config.rsa_key_file else None
@@ -39,7 +44,8 @@ class AirPlayService:
 
     @property
     def advert(self) -> Advert:
-        return Advert(self.identity, self.name, self.pin.required, rsa=self.rsa_key is not None)
+        return Advert(self.identity, self.name, self.pin.required, rsa=self.rsa_key is not None,
+                      extra_features=self.mirror.features)
 
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> Any:
         return self.ctx.spawn(coro, name=name)
@@ -65,4 +71,5 @@ class AirPlayService:
             "senders": [c.status() for c in self.connections],
             "rsa": self.rsa_key is not None,
             "paired_controllers": len(self.pairings),
+            "mirroring": self.mirror.status(),
         }
