@@ -50,7 +50,7 @@ class AirPlayPlugin:
     @hookimpl
     def receiver_config_sections(self, registry: SectionRegistry) -> None:
         """Declare ``[plugin.airplay]``."""
-        registry.add("airplay", AirPlayConfig, description="AirPlay audio (RAOP); mirroring pending")
+        registry.add("airplay", AirPlayConfig, description="AirPlay audio; screen mirroring where it can complete")
 
     @hookimpl
     def receiver_startup(self) -> None:
@@ -83,7 +83,8 @@ class AirPlayPlugin:
         """The AirPlay line of the idle screen."""
         if self.service is None or self.ctx.listener_port("control") is None:
             return []
-        return [Overlay(OverlayKind.CONNECT, text=f"AirPlay (audio):  {self.service.name}", order=10)]
+        what = "AirPlay" if self.service.mirror.enabled else "AirPlay (audio)"
+        return [Overlay(OverlayKind.CONNECT, text=f"{what}:  {self.service.name}", order=10)]
 
     @hookimpl
     def receiver_status(self) -> dict[str, Any] | None:
