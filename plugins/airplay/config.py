@@ -2,6 +2,8 @@ import attrs
 
 from receiver_core import setting
 
+from .video.policy import check_network_text
+
 
 @attrs.frozen
 class AirPlayConfig:
@@ -17,3 +19,7 @@ class AirPlayConfig:
     homekit_mirroring: bool = setting(False, "EXPERIMENTAL: screen mirroring from HomeKit-paired senders without "
                                       "FairPlay (ChaCha20-Poly1305). Reported by other projects, not verified "
                                       "with a real iPhone or Mac.")
+    video_url_networks: tuple[str, ...] = setting((), "Networks (CIDR) a video URL may point into besides the "
+                                                  "public internet and the box's own LANs, e.g. a media server's "
+                                                  "subnet. Loopback and link-local are refused unless listed.",
+                                                  check=check_network_text)

@@ -26,6 +26,7 @@ from .raop_crypto import unwrap_aes_key
 from .rtsp import Request, RequestParser, Response
 from .sdp import AudioAnnouncement, parse_announce
 from .stream import AudioStream
+from .video.control import VideoControl
 
 if TYPE_CHECKING:
     from .service import AirPlayService
@@ -81,6 +82,7 @@ class ControlConnection(asyncio.Protocol):
         self.started = time.monotonic()
         self.last_feedback: float | None = None
         self.mirror = MirrorControl(self)  # screen mirroring: mirror/control.py
+        self.video = VideoControl(self)  # video URLs (/play ...): video/control.py
 
     # ---------------------------------------------------------------------------------- asyncio
 
@@ -166,6 +168,9 @@ class ControlConnection(asyncio.Protocol):
             if denied is not None:
                 return denied
         handler = _HANDLERS.get(key)
+        video = self.video.handler(key) if handler is None else None  # /play ...: video/control.py
+        if video is not None:
+            return await video(request)
         if handler is None:
             log.info("AirPlay %s: %s %s not implemented", self.label, method, path[:64])
             return Response(501)
@@ -402,6 +407,7 @@ class ControlConnection(asyncio.Protocol):
 
     async def _end_session(self, reason: str) -> None:
         self.mirror.close()
+        self.video.close()
         stream, self.stream = self.stream, None
         if stream is not None:
             stream.close()
@@ -425,6 +431,7 @@ class ControlConnection(asyncio.Protocol):
         log.info("AirPlay %s: session ended by the box (%s)", self.label, reason)
         self.session = None
         self.mirror.close()
+        self.video.close()
         if self.stream is not None:
             self.stream.close()
             self.stream = None
@@ -437,6 +444,7 @@ class ControlConnection(asyncio.Protocol):
             return
         self.closed = True
         self.mirror.close()
+        self.video.close()
         if self.stream is not None:
             self.stream.close()
         if self.events is not None:
@@ -459,6 +467,7 @@ class ControlConnection(asyncio.Protocol):
             "now_playing": self.now_playing.status(),
             "stream": self.stream.status() if self.stream else None,
             "mirror": self.mirror.status(),
+            "video": self.video.status(),
         }
 
 

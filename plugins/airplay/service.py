@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Coroutine
 from pathlib import Path
@@ -15,10 +16,13 @@ from .identity import Identity, load_or_create
 from .mirror.service import MirrorService
 from .pairings import Pairings
 from .raop_crypto import load_rsa_key
+from .video.policy import Network, parse_networks
 
 __all__ = ["AirPlayService"]
 
 log = logging.getLogger(__name__)
+
+LAN_ROLES = ("wired", "wifi", "ap")
 
 
 class AirPlayService:
@@ -46,6 +50,12 @@ class AirPlayService:
     def advert(self) -> Advert:
         return Advert(self.identity, self.name, self.pin.required, rsa=self.rsa_key is not None,
                       extra_features=self.mirror.features)
+
+    def video_networks(self) -> tuple[list[Network], list[Network]]:
+        """(admin-allowed networks, the box's own LAN ranges) for the video-URL policy."""
+        lan = [ipaddress.ip_interface(address).network
+               for interface in self.ctx.network.snapshot.with_roles(LAN_ROLES) for address in interface.addresses]
+        return parse_networks(self.config.video_url_networks), lan
 
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> Any:
         return self.ctx.spawn(coro, name=name)

@@ -67,8 +67,9 @@ class ControlClient:
     async def request(self, method: str, path: str, body: bytes = b"", content_type: str = "",
                       protocol: str = "RTSP/1.0") -> tuple[int, bytes]:
         self.cseq += 1
-        head = [f"{method} {path} {protocol}", f"CSeq: {self.cseq}", "User-Agent: AirPlay/550.10",
-                f"Content-Length: {len(body)}"]
+        head = [f"{method} {path} {protocol}", "User-Agent: AirPlay/550.10", f"Content-Length: {len(body)}"]
+        if protocol.startswith("RTSP"):
+            head.append(f"CSeq: {self.cseq}")
         if content_type:
             head.append(f"Content-Type: {content_type}")
         data = ("\r\n".join(head) + "\r\n\r\n").encode() + body
