@@ -9,6 +9,7 @@ manifest = PluginManifest(
     provides=("RAOP (AirPlay 1) audio: ALAC, L16, AAC; et=0 (et=1 with an RSA key file)",
               "AirPlay 2 real-time audio with HomeKit pairing (transient, or the box PIN)",
               "screen mirroring (H.264/H.265) behind a FairPlay provider plugin, or experimental HomeKit mode",
-              "not yet: video URLs, mirroring audio, buffered audio, PTP"),
+              "video URLs (POST /play, http/https, picture only) fetched and decoded by the box",
+              "not yet: mirroring audio, video URL audio, buffered audio, PTP"),
     summary="AirPlay audio from iOS/macOS, pyatv and PulseAudio; mirroring with a FairPlay provider plugin.",
 )
