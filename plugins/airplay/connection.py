@@ -14,7 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from receiver_core import SessionRequest
-from receiver_core.errors import AuthFailed, RemoteProtocolError, SessionRejected, UnsupportedMedia
+from receiver_core.errors import AuthFailed, MediaError, RemoteProtocolError, SessionRejected, UnsupportedMedia
 
 from . import ap2
 from .digest import DigestChallenge
@@ -26,6 +26,7 @@ from .raop_crypto import unwrap_aes_key
 from .rtsp import Request, RequestParser, Response
 from .sdp import AudioAnnouncement, parse_announce
 from .stream import AudioStream
+from .tile import NowPlayingTile
 from .video.control import VideoControl
 
 if TYPE_CHECKING:
@@ -76,6 +77,8 @@ class ControlConnection(asyncio.Protocol):
         self.shared_secret: bytes | None = None
         self.events: EventChannel | None = None
         self.sender_timing_port = 0
+        self.tile: NowPlayingTile | None = None
+        self.tile_task: asyncio.Task[None] | None = None
         self.closed = False
         self.ending = False
         self.volume_db: float | None = None
@@ -203,7 +206,6 @@ class ControlConnection(asyncio.Protocol):
 
     async def _announce(self, request: Request) -> Response:
         announcement = parse_announce(request.body)
-        log.debug("AirPlay %s: ANNOUNCE %r", self.label, request.body[:600])
         if self.stream is not None:
             raise RemoteProtocolError("ANNOUNCE during a stream", status_hint=455)
         aes_key = None
@@ -298,7 +300,25 @@ class ControlConnection(asyncio.Protocol):
             self.stream = None
             log.warning("AirPlay %s: no decoder for %s (%s)", self.label, stream.source.caps.describe(), exc)
             return False
+        await self._show_tile()
         return True
+
+    async def _show_tile(self) -> None:
+        """Audio-only: the room sees a now-playing card for this sender."""
+        tile = NowPlayingTile(self.client_name or self.peer[0], self.now_playing)
+        try:
+            await self.service.ctx.media.attach(self.session, tile.source)
+        except (UnsupportedMedia, MediaError) as exc:
+            log.info("AirPlay %s: no now-playing tile (%s)", self.label, exc)
+            return
+        self.tile = tile
+        tile.refresh()
+        self.tile_task = self.service.spawn(self._tile_loop(tile), name=f"airplay-tile:{self.label}")
+
+    async def _tile_loop(self, tile: NowPlayingTile) -> None:
+        while self.tile is tile:
+            tile.refresh()
+            await asyncio.sleep(1.0)
 
     async def _pair_pin_start(self, request: Request) -> Response:
         return Response()
@@ -391,7 +411,8 @@ class ControlConnection(asyncio.Protocol):
             self.now_playing.set_dmap(request.body)
         elif content_type.startswith("image/"):
             self.now_playing.set_artwork(content_type, request.body)
-        self.service.changed()
+        if self.tile is not None:
+            self.tile.refresh()
         return Response()
 
     def _set_volume(self, value: str) -> None:
@@ -411,6 +432,7 @@ class ControlConnection(asyncio.Protocol):
         stream, self.stream = self.stream, None
         if stream is not None:
             stream.close()
+        self._hide_tile()
         if self.events is not None:
             self.events.close()
             self.events = None
@@ -447,10 +469,19 @@ class ControlConnection(asyncio.Protocol):
         self.video.close()
         if self.stream is not None:
             self.stream.close()
+        self._hide_tile()
         if self.events is not None:
             self.events.close()
         self.requests.put_nowait(None)
         self.service.connections.discard(self)
+
+    def _hide_tile(self) -> None:
+        tile, self.tile = self.tile, None
+        if tile is not None:
+            tile.close()
+        if self.tile_task is not None:
+            self.tile_task.cancel()
+            self.tile_task = None
 
     def _write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():

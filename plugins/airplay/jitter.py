@@ -37,6 +37,7 @@ class JitterBuffer:
         self.give_up_after = give_up_after
         self._next: int | None = None  # extended sequence number expected next
         self._held: dict[int, tuple[int, bytes]] = {}
+        self._highest: int | None = None  # highest extended sequence number seen since the last reset
         self._missing: dict[int, _Missing] = {}
         self._loss_pending = False
         self.received = 0
@@ -54,6 +55,7 @@ class JitterBuffer:
         """FLUSH: forget everything held; the next packet starts a new run."""
         self._held.clear()
         self._missing.clear()
+        self._highest = None
         self._next = None if next_sequence is None else next_sequence & 0xFFFF
         self._loss_pending = False
 
@@ -80,10 +82,11 @@ class JitterBuffer:
         if self._missing.pop(ext, None) is not None and retransmitted:
             self.recovered += 1
         self._held[ext] = (timestamp, payload)
-        highest = max(self._held)
-        for gap in range(self._next, highest):
+        start = self._next if self._highest is None else max(self._next, self._highest + 1)
+        for gap in range(start, ext):  # only the numbers this packet skipped are new gaps
             if gap not in self._held and gap not in self._missing:
                 self._missing[gap] = _Missing(now)
+        self._highest = ext if self._highest is None else max(self._highest, ext)
 
     def due_requests(self, now: float) -> list[tuple[int, int]]:
         """``(first sequence, count)`` runs to ask the sender for now."""

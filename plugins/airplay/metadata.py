@@ -6,6 +6,7 @@ by the body limit of the control connection and the artwork by ``MAX_ARTWORK``.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import attrs
@@ -45,6 +46,7 @@ class NowPlaying:
     artwork_type: str = ""
     position: float | None = None
     duration: float | None = None
+    progress_at: float = 0.0  # time.monotonic() when position was given
     updates: int = 0
 
     def set_dmap(self, body: bytes) -> None:
@@ -68,7 +70,15 @@ class NowPlaying:
         rate = max(sample_rate, 1)
         self.position = max(0, (current - start) % (1 << 32)) / rate
         self.duration = max(0, (end - start) % (1 << 32)) / rate
+        self.progress_at = time.monotonic()
         self.updates += 1
+
+    def position_now(self) -> float | None:
+        """The playing position, advanced by the time since the sender reported it."""
+        if self.position is None:
+            return None
+        position = self.position + time.monotonic() - self.progress_at
+        return min(position, self.duration) if self.duration else position
 
     def status(self) -> dict[str, Any]:
         return {"title": self.title, "artist": self.artist, "album": self.album,

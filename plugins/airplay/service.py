@@ -64,12 +64,6 @@ class AirPlayService:
         self.accepted += 1
         return ControlConnection(self)
 
-    def changed(self) -> None:
-        """Now-playing data changed: redraw what the room sees."""
-        display = getattr(self.ctx, "display", None)
-        if display is not None:
-            display.invalidate()
-
     def close(self) -> None:
         for connection in list(self.connections):
             connection.close()

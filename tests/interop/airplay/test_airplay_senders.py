@@ -116,17 +116,22 @@ async def test_pyatv_raop_with_the_box_pin_as_password(version: str, airplay_box
 async def test_pyatv_airplay2_transient(airplay_box: Callable[..., Any], tone: tuple[Path, np.ndarray]) -> None:
     wav, sent = tone
     seen: list[dict[str, Any]] = []
+    tiles: list[dict[str, Any]] = []
     async with airplay_box() as box:
         task = asyncio.ensure_future(stream("latest", box.port, RAOP_PROPERTIES + ":" + AIRPLAY2_FEATURES, wav))
         while not task.done():
             senders = box.status().get("senders", [])
             if senders and senders[0].get("stream"):
                 seen.append(senders[0])
+            tiles += [s["media"]["video"] for s in box.rx.status()["sessions"] if "video" in s.get("media", {})]
             await asyncio.sleep(0.2)
         code, output = task.result()
         assert code == 0, output
     assert seen and seen[-1]["protocol"] == "airplay2"
     assert seen[-1]["stream"]["encryption"] == "chacha20-poly1305" and seen[-1]["stream"]["codec"] == "pcm_s16be"
+    # the room sees a now-playing card; pyatv sends the progress (its mlit is empty for an untagged WAV)
+    assert seen[-1]["now_playing"]["duration"] == pytest.approx(3.0, abs=0.01)
+    assert tiles and tiles[-1]["decoder"] == "raw-video" and tiles[-1]["shown"] >= 2, tiles[-1:]
     assert_bit_exact(sent, box.out)
 
 

@@ -86,3 +86,25 @@ def test_dmap_text() -> None:
 def test_fuzz_dmap_never_raises(data: bytes) -> None:
     parse_dmap(data)
     NowPlaying().set_progress(data.decode("latin-1"), 44100)
+
+
+def test_now_playing_card_draws_text_art_and_progress() -> None:
+    import io
+
+    from PIL import Image
+    from receiver_plugins.airplay.tile import CARD_SIZE, NowPlayingTile, cover, render_card
+
+    art = io.BytesIO()
+    Image.new("RGB", (600, 600), (200, 30, 30)).save(art, "JPEG")
+    now = NowPlaying(title="Title", artist="Artist", album="Album")
+    now.set_artwork("image/jpeg", art.getvalue())
+    now.set_progress("0/441000/882000", 44100)
+    thumb = cover(now.artwork, 220)
+    assert thumb is not None and max(thumb.size) <= 220
+    image = render_card("iPhone", now, thumb)
+    assert image.size == CARD_SIZE and image.getpixel((150, 180))[0] > 150  # the red cover is drawn
+    assert cover(b"not an image", 220) is None
+    tile = NowPlayingTile("iPhone", NowPlaying(title="Title"))
+    tile.refresh()
+    tile.refresh()  # nothing changed: no second frame
+    assert len(tile.source._items) == 1
