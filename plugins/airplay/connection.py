@@ -20,6 +20,7 @@ from . import ap2
 from .digest import DigestChallenge
 from .events import EventChannel
 from .hap import TRANSIENT_PIN, AudioCipher, HapChannel, PairSetup, PairVerify
+from .legacy_pairing import is_legacy_pair_setup, is_legacy_pair_verify
 from .metadata import NowPlaying
 from .mirror.control import MirrorControl
 from .raop_crypto import unwrap_aes_key
@@ -325,6 +326,8 @@ class ControlConnection(asyncio.Protocol):
 
     async def _pair_setup(self, request: Request) -> Response:
         """Transient (PIN ``3939``, or the box PIN when it is on) or normal pairing with the box PIN."""
+        if is_legacy_pair_setup(request.body, request.header("X-Apple-HKP")):
+            return self.mirror.legacy_pair_setup(request)  # legacy pairing (bit 27): mirror/control.py
         pin = self.service.pin
         identity = f"addr:{self.peer[0]}"
         if self.shared_secret is not None:
@@ -359,6 +362,8 @@ class ControlConnection(asyncio.Protocol):
 
     async def _pair_verify(self, request: Request) -> Response:
         """A controller paired before proves its key; the channel is encrypted from the next request."""
+        if is_legacy_pair_verify(request.body, request.header("X-Apple-HKP")):
+            return self.mirror.legacy_pair_verify(request)  # legacy pairing (bit 27): mirror/control.py
         if self.shared_secret is not None:
             raise RemoteProtocolError("already verified on this connection", status_hint=455)
         if self.verifier is None:

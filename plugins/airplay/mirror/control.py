@@ -5,8 +5,8 @@ Kept apart from ``connection.py`` (which calls in at three points: SETUP with a 
 ``POST /fp-setup``, and closing). Which cipher a stream gets:
 
 * ``ekey`` in the session SETUP (legacy senders): the FairPlay provider recovers ``aeskey``; then
-  AES-128-CTR with the key schedule of ``crypto``. This box has no legacy pair-verify (feature
-  bit 27), so the ``SHA-512(aeskey ‖ ecdh_secret)`` step is skipped as for "old protocol" senders.
+  AES-128-CTR with the key schedule of ``crypto``, hashed first with the legacy pair-verify secret
+  (``legacy_pairing``, feature bit 27) when the sender ran it ("old protocol" senders do not).
 * no ``ekey`` on a HomeKit-paired connection: ChaCha20-Poly1305 keyed from the pairing secret --
   **reported by other projects, not verified with a real device**; only with
   ``[plugin.airplay] homekit_mirroring = true``.
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from receiver_core.errors import RemoteProtocolError
 
 from ..fairplay import MAX_FP_SETUP_BYTES
+from ..legacy_pairing import LegacyPairing
 from ..rtsp import Request, Response
 from .crypto import HomeKitMirrorCipher, LegacyMirrorCipher, hash_aes_key, homekit_stream_key, legacy_stream_keys
 from .setup import StreamKeys, is_mirror_setup, mirror_reply, parse_mirror_setup, parse_stream_keys
@@ -61,11 +62,38 @@ class MirrorControl:
         self.stream_keys: StreamKeys | None = None
         self.connections: set[MirrorConnection] = set()
         self.pending: list[PendingMirror] = []
+        self.legacy: LegacyPairing | None = None
 
     @property
     def service(self) -> MirrorService:
         mirror: MirrorService = self.control.service.mirror
         return mirror
+
+    def _legacy(self) -> LegacyPairing | None:
+        if self.service.provider is None:
+            log.info("AirPlay %s: legacy pairing refused: it only serves legacy mirroring, which needs a FairPlay "
+                     "provider", self.control.label)
+            return None
+        if self.legacy is None:
+            self.legacy = LegacyPairing(self.control.service.identity)
+        return self.legacy
+
+    def legacy_pair_setup(self, request: Request) -> Response:
+        legacy = self._legacy()
+        if legacy is None:
+            return Response(501)
+        return Response(body=legacy.pair_setup(request.body), content_type="application/octet-stream")
+
+    def legacy_pair_verify(self, request: Request) -> Response:
+        legacy = self._legacy()
+        if legacy is None:
+            return Response(501)
+        try:
+            reply = legacy.pair_verify(request.body)
+        except RemoteProtocolError as exc:
+            log.info("AirPlay %s: legacy pair-verify failed: %s", self.control.label, exc)
+            return Response(exc.status_hint).add("Connection", "close")
+        return Response(body=reply, content_type="application/octet-stream")
 
     async def fp_setup(self, request: Request) -> Response:
         provider = self.service.provider
@@ -134,7 +162,9 @@ class MirrorControl:
                 log.warning("AirPlay %s: FairPlay provider %r failed on ekey: %s", self.control.label,
                             service.provider[0], type(exc).__name__)
                 return None
-            key, iv = legacy_stream_keys(hash_aes_key(aes_key, None), stream_connection_id)
+            # senders that ran legacy pair-verify hash the key with its secret; "old protocol" ones do not
+            ecdh = self.legacy.shared_secret if self.legacy is not None else None
+            key, iv = legacy_stream_keys(hash_aes_key(aes_key, ecdh), stream_connection_id)
             return LegacyMirrorCipher(key, iv)
         secret = self.control.shared_secret
         if secret is None:

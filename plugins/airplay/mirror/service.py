@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 BIT_SCREEN = 7
 BIT_FAIRPLAY = 14
+BIT_LEGACY_PAIRING = 27
 BIT_SCREEN_MULTI_CODEC = 42  # H.265
 PENDING_SECONDS = 30.0
 MAX_PENDING_PER_SENDER = 4
@@ -59,7 +60,7 @@ class MirrorService:
             return 0
         bits = 1 << BIT_SCREEN
         if self.provider is not None:
-            bits |= 1 << BIT_FAIRPLAY
+            bits |= 1 << BIT_FAIRPLAY | 1 << BIT_LEGACY_PAIRING
         if self.h265:
             bits |= 1 << BIT_SCREEN_MULTI_CODEC
         return bits

@@ -5,10 +5,11 @@ sender runs on this machine (iOS/macOS only; doubletake needs Go >= 1.25 and the
 
 Two modes:
 
-* ``legacy``: an "old protocol" sender (no pairing), ``/fp-setup`` twice, a session SETUP with
-  ``ekey``/``eiv``; the video is AES-128-CTR with the stream key the test FairPlay plugin hands the
-  box (``ekey`` here is NOT FairPlay: a test wrapping of a key both sides know, see
-  ``fairplay_test_plugin``).
+* ``legacy``: legacy pairing (Ed25519/X25519, §4.1, client side written here), ``/fp-setup`` twice,
+  a session SETUP with ``ekey``/``eiv``; the video is AES-128-CTR with the stream key the test
+  FairPlay plugin hands the box, hashed with the pair-verify secret (``ekey`` here is NOT FairPlay:
+  a test wrapping of a key both sides know, see ``fairplay_test_plugin``). ``legacy-unpaired``:
+  the same as an "old protocol" sender, without pairing and without the hash step.
 * ``homekit``: transient HomeKit pairing (SRP with 3939, client side written with srptools here),
   the encrypted control channel (the plugin's own ``HapChannel`` with the sender's keys), no
   ``ekey``; the video is ChaCha20-Poly1305 as reported by other projects (unverified).
@@ -31,6 +32,10 @@ from typing import Any
 
 import av
 import numpy as np
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from receiver_plugins.airplay import tlv8
 from receiver_plugins.airplay.hap import HapChannel, hkdf
 from receiver_plugins.airplay.mirror.codec import annexb_to_avcc, build_avcc, build_hvcc, split_annexb
@@ -99,6 +104,35 @@ class ControlClient:
 
     def close(self) -> None:
         self.writer.close()
+
+
+async def pair_legacy(client: ControlClient) -> bytes:
+    """Legacy pair-setup + pair-verify (notes §4.1), written here from the notes; returns the X25519 secret."""
+    identity = Ed25519PrivateKey.generate()
+    ed_public = identity.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    status, box_ed = await client.request("POST", "/pair-setup", ed_public, "application/octet-stream")
+    if status != 200 or len(box_ed) != 32:
+        raise ConnectionError(f"legacy pair-setup failed ({status})")
+    ephemeral = X25519PrivateKey.generate()
+    x_public = ephemeral.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    status, reply = await client.request("POST", "/pair-verify", b"\x01\x00\x00\x00" + x_public + ed_public,
+                                         "application/octet-stream")
+    if status != 200 or len(reply) != 96:
+        raise ConnectionError(f"legacy pair-verify #1 failed ({status})")
+    box_x, encrypted = reply[:32], reply[32:]
+    secret = ephemeral.exchange(X25519PublicKey.from_public_bytes(box_x))
+    key = hashlib.sha512(b"Pair-Verify-AES-Key" + secret).digest()[:16]
+    iv = hashlib.sha512(b"Pair-Verify-AES-IV" + secret).digest()[:16]
+    box_signature = Cipher(algorithms.AES(key), modes.CTR(iv)).decryptor().update(encrypted)
+    Ed25519PublicKey.from_public_bytes(box_ed).verify(box_signature, box_x + x_public)  # raises if wrong
+    encryptor = Cipher(algorithms.AES(key), modes.CTR(iv)).encryptor()
+    encryptor.update(bytes(64))
+    signature = encryptor.update(identity.sign(x_public + box_x))
+    status, _ = await client.request("POST", "/pair-verify", b"\x00\x00\x00\x00" + signature,
+                                     "application/octet-stream")
+    if status != 200:
+        raise ConnectionError(f"legacy pair-verify #2 failed ({status})")
+    return secret
 
 
 async def pair_transient(client: ControlClient) -> bytes:
@@ -174,7 +208,9 @@ class EmulatedMirrorSender:
 
     def __init__(self, port: int, *, mode: str, codec: str = "h264", name: str = "Emulated Mac",
                  aes_key: bytes | None = None) -> None:
-        assert mode in ("legacy", "homekit")
+        """``mode``: ``homekit``, ``legacy`` (legacy pairing, then FairPlay via the test provider) or
+        ``legacy-unpaired`` (an "old protocol" sender: no pairing, the key is not hashed)."""
+        assert mode in ("legacy", "legacy-unpaired", "homekit")
         self.port, self.mode, self.codec, self.name = port, mode, codec, name
         self.aes_key = aes_key or os.urandom(16)
         self.stream_connection_id = int.from_bytes(os.urandom(8), "big")  # often >= 2**63: unsigned decimal
@@ -190,13 +226,15 @@ class EmulatedMirrorSender:
         """Pair (HomeKit) or fp-setup (legacy), SETUP the session and the type-110 stream, open the
         data connection. Returns the status of the stream SETUP (200 when mirroring was accepted)."""
         client = self.client = await ControlClient.connect(self.port)
-        secret = None
+        secret = legacy_secret = None
         session: dict[str, Any] = {"deviceID": "AA:BB:CC:DD:EE:%02X" % (self.port % 256), "name": self.name,
                                    "model": "EmulatedMirrorSender1,1", "sessionUUID": str(uuid.uuid4()).upper(),
                                    "timingProtocol": "NTP", "timingPort": 0, "isScreenMirroringSession": True}
         if self.mode == "homekit":
             secret = await pair_transient(client)
         else:
+            if self.mode == "legacy":
+                legacy_secret = await pair_legacy(client)
             for body in (b"FPLY\x03\x01\x01" + bytes(9), b"FPLY\x03\x01\x03" + bytes(157)):  # sizes only
                 status, _ = await client.request("POST", "/fp-setup", body, "application/octet-stream")
                 if status != 200:
@@ -221,7 +259,8 @@ class EmulatedMirrorSender:
             assert secret is not None
             self.cipher = HomeKitMirrorCipher(homekit_stream_key(secret, self.stream_connection_id))
         else:
-            self.cipher = LegacyMirrorCipher(*legacy_stream_keys(self.aes_key, self.stream_connection_id))
+            key = self.aes_key if legacy_secret is None else hashlib.sha512(self.aes_key + legacy_secret).digest()[:16]
+            self.cipher = LegacyMirrorCipher(*legacy_stream_keys(key, self.stream_connection_id))
         self._data_reader, self.data_writer = await asyncio.open_connection("127.0.0.1", data_port)
         return status
 

@@ -113,10 +113,10 @@ async def assert_tile(box: Box, image: np.ndarray, rect: tuple[int, int, int, in
     assert value >= 30, f"{what}: PSNR {value:.1f} dB"
 
 
-@pytest.mark.parametrize("mode,codec", [("homekit", "h264"), ("legacy", "h265")])
+@pytest.mark.parametrize("mode,codec", [("homekit", "h264"), ("legacy", "h265"), ("legacy-unpaired", "h264")])
 async def test_mirroring_composite_matches_the_sent_frames(mode: str, codec: str,
                                                            mirror_box: Callable[..., Any]) -> None:
-    async with mirror_box(fairplay=mode == "legacy", homekit=mode == "homekit") as box:
+    async with mirror_box(fairplay=mode != "homekit", homekit=mode == "homekit") as box:
         sender = EmulatedMirrorSender(box.port, mode=mode, codec=codec)
         assert await sender.start() == 200
         first = pattern(640, 360, seed=1)
@@ -170,13 +170,14 @@ async def test_without_a_fairplay_provider(mirror_box: Callable[..., Any]) -> No
         status = box.status()
         assert status["mirroring"]["fairplay_provider"] is None and status["mirroring"]["data_port"] is None
         advert = airplay_advert(box)
-        assert not advert.features & (1 << 7) and not advert.features & (1 << 14) and not advert.features & (1 << 42)
+        assert not any(advert.features & (1 << bit) for bit in (7, 14, 27, 42))
         low, high = (int(part, 16) for part in advert.airplay_txt()["features"].split(","))
         assert low | high << 32 == advert.features
-        sender = EmulatedMirrorSender(box.port, mode="legacy")
+        sender = EmulatedMirrorSender(box.port, mode="legacy-unpaired")
         assert await sender.start() == 501  # /fp-setup refused
         sender.close()
         client = await ControlClient.connect(box.port)
+        assert (await client.request("POST", "/pair-setup", bytes(32), "application/octet-stream"))[0] == 501
         import plistlib
         status_code, _ = await client.request("SETUP", "rtsp://127.0.0.1/1", plistlib.dumps(
             {"ekey": bytes(72), "eiv": bytes(16)}, fmt=plistlib.FMT_BINARY), "application/x-apple-binary-plist")
@@ -187,7 +188,7 @@ async def test_without_a_fairplay_provider(mirror_box: Callable[..., Any]) -> No
 async def test_with_the_test_provider_mirroring_is_advertised(mirror_box: Callable[..., Any]) -> None:
     async with mirror_box(fairplay=True) as box:
         advert = airplay_advert(box)
-        assert advert.features & (1 << 7) and advert.features & (1 << 14) and advert.features & (1 << 42)
+        assert all(advert.features & (1 << bit) for bit in (7, 14, 27, 42))
         assert "features" in advert.airplay_txt()
         assert box.status()["mirroring"]["fairplay_provider"] == "fairplay-test"
 
