@@ -18,6 +18,7 @@ from .identity import Identity
 __all__ = ["Advert", "FEATURES", "features_text"]
 
 BIT_VIDEO = 0  # video URLs (POST /play): pyatv refuses play_url without it
+BIT_SCREEN = 7  # set through extra_features by mirror/service.py
 BIT_AUDIO = 9
 BIT_AUDIO_REDUNDANT = 11
 BIT_METADATA_ARTWORK = 15
@@ -95,6 +96,14 @@ class Advert:
         }
 
     def info(self) -> dict[str, Any]:
+        info = self._info()
+        if self.features & (1 << BIT_SCREEN):  # mirroring senders read the display from /info (UxPlay's fields)
+            info["displays"] = [{"uuid": self.identity.pairing_id, "width": 1920, "height": 1080,
+                                 "widthPixels": 1920, "heightPixels": 1080, "rotation": False, "refreshRate": 60.0,
+                                 "maxFPS": 60, "overscanned": False, "features": 14}]
+        return info
+
+    def _info(self) -> dict[str, Any]:
         return {
             "deviceID": self.identity.device_id,
             "macAddress": self.identity.device_id,

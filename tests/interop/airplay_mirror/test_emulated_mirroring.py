@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import plistlib
 import socket
 import time
 from collections.abc import AsyncIterator, Callable
@@ -171,6 +172,7 @@ async def test_without_a_fairplay_provider(mirror_box: Callable[..., Any]) -> No
         assert status["mirroring"]["fairplay_provider"] is None and status["mirroring"]["data_port"] is None
         advert = airplay_advert(box)
         assert not any(advert.features & (1 << bit) for bit in (7, 14, 27, 42))
+        assert "displays" not in plistlib.loads(advert.info_reply(b""))
         low, high = (int(part, 16) for part in advert.airplay_txt()["features"].split(","))
         assert low | high << 32 == advert.features
         sender = EmulatedMirrorSender(box.port, mode="legacy-unpaired")
@@ -178,7 +180,6 @@ async def test_without_a_fairplay_provider(mirror_box: Callable[..., Any]) -> No
         sender.close()
         client = await ControlClient.connect(box.port)
         assert (await client.request("POST", "/pair-setup", bytes(32), "application/octet-stream"))[0] == 501
-        import plistlib
         status_code, _ = await client.request("SETUP", "rtsp://127.0.0.1/1", plistlib.dumps(
             {"ekey": bytes(72), "eiv": bytes(16)}, fmt=plistlib.FMT_BINARY), "application/x-apple-binary-plist")
         assert status_code == 501 and box.rx.sessions.all() == []
@@ -189,6 +190,7 @@ async def test_with_the_test_provider_mirroring_is_advertised(mirror_box: Callab
     async with mirror_box(fairplay=True) as box:
         advert = airplay_advert(box)
         assert all(advert.features & (1 << bit) for bit in (7, 14, 27, 42))
+        assert plistlib.loads(advert.info_reply(b""))["displays"][0]["widthPixels"] > 0
         assert "features" in advert.airplay_txt()
         assert box.status()["mirroring"]["fairplay_provider"] == "fairplay-test"
 
