@@ -1,7 +1,7 @@
 """AirPlay video URLs: the box fetches an MP4 the test serves on 127.0.0.1 (Range-capable HTTP
 server started here) with PyAV, shows it, reports position and rate, pauses, scrubs and stops.
 
-* pyatv latest (``atvremote play_url``, its own virtualenv, the AirPlay 1 path): a real sender;
+* pyatv 0.13.0 and latest (``atvremote play_url``, own virtualenvs, the AirPlay 1 path): real senders;
 * a plain HTTP client written here for the calls pyatv does not make (``/rate``, ``/scrub``, ``/stop``);
 * URLs the box must refuse (loopback without ``video_url_networks``, link-local, ``file://``).
 
@@ -208,9 +208,10 @@ async def test_refused_urls(networks: tuple[str, ...], url: str, video_box: Call
         client.close()
 
 
-async def test_pyatv_play_url(video_box: Callable[..., Any], media: tuple[str, np.ndarray]) -> None:
+@pytest.mark.parametrize("version", ["0.13.0", "latest"])
+async def test_pyatv_play_url(version: str, video_box: Callable[..., Any], media: tuple[str, np.ndarray]) -> None:
     url, image = media
-    atvremote = ROOT / ".venv-peers" / "pyatv-latest" / "bin" / "atvremote"
+    atvremote = ROOT / ".venv-peers" / f"pyatv-{version}" / "bin" / "atvremote"
     if not atvremote.exists():
         pytest.fail(f"{atvremote} is missing: scripts/test makes the pyatv virtualenvs")
     async with video_box() as box:
