@@ -1,6 +1,6 @@
 """Long fuzz run of the AirPlay plugin's parsers of sender data (not collected by pytest).
 
-    .venv-test/bin/python fuzz/airplay_parsers.py [cases per target, default 100000]
+    .venv-test/bin/python fuzz/airplay_parsers.py [cases per target, default 100000] [target name substring]
 
 Each target must only ever raise ``RemoteProtocolError`` (or return); anything else is a bug. Prints
 cases run and seconds per target.
@@ -81,7 +81,10 @@ TARGETS = [
 ]
 
 if __name__ == "__main__":
+    only = sys.argv[2] if len(sys.argv) > 2 else ""
     for name, target in TARGETS:
+        if only not in name:
+            continue
         start = time.monotonic()
         settings(max_examples=CASES, deadline=None, database=None,
                  suppress_health_check=list(HealthCheck))(target)()

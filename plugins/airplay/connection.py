@@ -333,6 +333,9 @@ class ControlConnection(asyncio.Protocol):
         if self.shared_secret is not None:
             raise RemoteProtocolError("already paired on this connection", status_hint=455)
         if self.pairing is None:
+            if not self.service.pairing_limit.allow(self.peer[0]):
+                log.info("AirPlay %s: too many pairing attempts; refused", self.label)
+                return Response(503).add("Connection", "close")
             if pin.required:
                 try:
                     pin.check_locked(identity)
@@ -367,6 +370,9 @@ class ControlConnection(asyncio.Protocol):
         if self.shared_secret is not None:
             raise RemoteProtocolError("already verified on this connection", status_hint=455)
         if self.verifier is None:
+            if not self.service.pairing_limit.allow(self.peer[0]):
+                log.info("AirPlay %s: too many pairing attempts; refused", self.label)
+                return Response(503).add("Connection", "close")
             pin = self.service.pin
             current = pin.current if pin.required else None
             self.verifier = PairVerify(self.service.identity, lambda ident: self.service.pairings.key_for(ident, current))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import collections
 import ipaddress
 import logging
-from collections.abc import Coroutine
+import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ from .pairings import Pairings
 from .raop_crypto import load_rsa_key
 from .video.policy import Network, parse_networks
 
-__all__ = ["AirPlayService"]
+__all__ = ["AirPlayService", "PairingRateLimit"]
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,7 @@ class AirPlayService:
         self.rsa_key = load_rsa_key(Path(config.rsa_key_file)) if config.rsa_key_file else None
         self.connections: set[ControlConnection] = set()
         self.accepted = 0
+        self.pairing_limit = PairingRateLimit()
 
     @property
     def pin(self) -> Any:
@@ -76,4 +79,29 @@ class AirPlayService:
             "rsa": self.rsa_key is not None,
             "paired_controllers": len(self.pairings),
             "mirroring": self.mirror.status(),
+            "pairing_attempts_refused": self.pairing_limit.refused,
         }
+
+
+class PairingRateLimit:
+    """Each pair-setup or pair-verify start costs the box a 3072-bit SRP or an X25519 computation:
+    at most ``limit`` starts per sender address in ``window`` seconds, whatever the PIN setting."""
+
+    def __init__(self, limit: int = 10, window: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit, self.window, self.clock = limit, window, clock
+        self.refused = 0
+        self._starts: dict[str, collections.deque[float]] = {}
+
+    def allow(self, address: str) -> bool:
+        now = self.clock()
+        starts = self._starts.setdefault(address, collections.deque())
+        while starts and now - starts[0] > self.window:
+            starts.popleft()
+        if len(starts) >= self.limit:
+            self.refused += 1
+            return False
+        starts.append(now)
+        if len(self._starts) > 4096:  # forget idle senders: the table stays small under a spoofed flood
+            for key in [k for k, v in self._starts.items() if not v or now - v[-1] > self.window]:
+                del self._starts[key]
+        return True

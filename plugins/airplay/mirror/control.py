@@ -78,13 +78,24 @@ class MirrorControl:
             self.legacy = LegacyPairing(self.control.service.identity)
         return self.legacy
 
+    def _limited(self) -> bool:
+        """The box-wide pairing rate limit (service.PairingRateLimit), once per connection."""
+        if self.legacy is not None or self.control.service.pairing_limit.allow(self.control.peer[0]):
+            return False
+        log.info("AirPlay %s: too many pairing attempts; refused", self.control.label)
+        return True
+
     def legacy_pair_setup(self, request: Request) -> Response:
+        if self._limited():
+            return Response(503).add("Connection", "close")
         legacy = self._legacy()
         if legacy is None:
             return Response(501)
         return Response(body=legacy.pair_setup(request.body), content_type="application/octet-stream")
 
     def legacy_pair_verify(self, request: Request) -> Response:
+        if self._limited():
+            return Response(503).add("Connection", "close")
         legacy = self._legacy()
         if legacy is None:
             return Response(501)

@@ -11,6 +11,7 @@ import socket
 import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -21,6 +22,22 @@ PYATV_VERSIONS = ("0.13.0", "latest")
 RAOP_PROPERTIES = "et=0:cn=0,1:ch=2:sr=44100:ss=16:md=0,1,2:am=MontageReceiver1,1:tp=UDP:vs=220.68"
 # bits 9, 22, 30 (AirPlay 1 audio) plus 38 and 48: pyatv then takes its AirPlay 2 path
 AIRPLAY2_FEATURES = "ft=0x40400200,0x10040"
+
+
+class Box:
+    def __init__(self, rx: Any, port: int, out: Path) -> None:
+        self.rx, self.port, self.out = rx, port, out
+
+    def status(self) -> dict[str, Any]:
+        plugin = next(p for p in self.rx.status()["plugins"] if p["name"] == "airplay")
+        assert plugin["state"] == "running", plugin
+        return dict(plugin["status"] or {})
+
+
+def assert_bit_exact(sent: np.ndarray, out: Path) -> None:
+    played = read_wav(out)
+    exact = aligned_exact_frames(sent, played)
+    assert exact == len(sent), f"{exact} of {len(sent)} frames bit-exact ({len(played)} frames played)"
 
 
 def atvremote(version: str) -> list[str | Path]:

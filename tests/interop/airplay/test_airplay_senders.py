@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,57 +24,16 @@ from .peers import (
     AIRPLAY2_FEATURES,
     PYATV_VERSIONS,
     RAOP_PROPERTIES,
-    aligned_exact_frames,
-    free_tcp_port,
+    Box,
+    assert_bit_exact,
     paplay,
     pulseaudio_raop_sink,
     pyatv_args,
-    read_wav,
     run,
     write_test_wav,
 )
 
 pytestmark = pytest.mark.timeout(180)
-
-
-@pytest.fixture(scope="module")
-def tone(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray]:
-    path = tmp_path_factory.mktemp("airplay") / "tone.wav"
-    return path, write_test_wav(path)
-
-
-class Box:
-    def __init__(self, rx: Any, port: int, out: Path) -> None:
-        self.rx, self.port, self.out = rx, port, out
-
-    def status(self) -> dict[str, Any]:
-        plugin = next(p for p in self.rx.status()["plugins"] if p["name"] == "airplay")
-        assert plugin["state"] == "running", plugin
-        return dict(plugin["status"] or {})
-
-
-@pytest.fixture
-def airplay_box(receiver_factory: Callable[..., Any], tmp_path: Path) -> Callable[..., Any]:
-    """``async with airplay_box(pin=None) as box``: the box with the AirPlay plugin and the wav backend."""
-    import contextlib
-
-    @contextlib.asynccontextmanager
-    async def factory(pin: str | None = None) -> AsyncIterator[Box]:
-        port = free_tcp_port()
-        out = tmp_path / f"out-{port}.wav"
-        session = {"pin_mode": "fixed", "pin": pin, "pin_rotate_after_session": False} if pin else {"pin_mode": "off"}
-        config = {"plugin": {"airplay": {"port": port}}, "session": session,
-                  "audio": {"backend": "wav", "path": str(out), "sample_rate": 44100, "channels": 2}}
-        async with receiver_factory(installed=["airplay"], config=config) as rx:
-            yield Box(rx, port, out)
-
-    return factory
-
-
-def assert_bit_exact(sent: np.ndarray, out: Path) -> None:
-    played = read_wav(out)
-    exact = aligned_exact_frames(sent, played)
-    assert exact == len(sent), f"{exact} of {len(sent)} frames bit-exact ({len(played)} frames played)"
 
 
 async def stream(version: str, port: int, properties: str, wav: Path, *extra: str) -> tuple[int, str]:

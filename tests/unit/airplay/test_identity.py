@@ -56,3 +56,14 @@ def test_digest_with_the_pin() -> None:
     assert challenge.verify("ANNOUNCE", None, "1234") is None
     assert parse_authorization("Basic abc") is None
     assert parse_authorization('Digest a="' + "x" * 3000) is None
+
+
+def test_pairing_starts_are_rate_limited_per_address() -> None:
+    from receiver_plugins.airplay.service import PairingRateLimit
+
+    now = [0.0]
+    limit = PairingRateLimit(limit=3, window=10.0, clock=lambda: now[0])
+    assert [limit.allow("10.0.0.1") for _ in range(4)] == [True, True, True, False]
+    assert limit.allow("10.0.0.2") and limit.refused == 1
+    now[0] = 10.5
+    assert limit.allow("10.0.0.1")
