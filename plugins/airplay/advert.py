@@ -2,7 +2,7 @@
 
 Only what completes is advertised: AirPlay 1 audio (RAOP) with ALAC, L16 and AAC, ``et=0``
 (and ``et=1`` when an RSA key file is configured), text/artwork/progress metadata, video URLs
-(bit 0). Screen mirroring bits come from ``mirror/service.py`` (``extra_features``) only when a
+(bits 0, 4). Screen mirroring bits come from ``mirror/service.py`` (``extra_features``) only when a
 FairPlay provider or the HomeKit mode makes mirroring possible. No AirPlay 2 bits.
 """
 
@@ -18,6 +18,7 @@ from .identity import Identity
 __all__ = ["Advert", "FEATURES", "features_text"]
 
 BIT_VIDEO = 0  # video URLs (POST /play): pyatv refuses play_url without it
+BIT_VIDEO_HLS = 4  # HLS playlists as video URLs (FFmpeg's hls demuxer)
 BIT_SCREEN = 7  # set through extra_features by mirror/service.py
 BIT_AUDIO = 9
 BIT_AUDIO_REDUNDANT = 11
@@ -30,7 +31,7 @@ BIT_AUDIO_UNENCRYPTED = 22
 BIT_RSA_AUTH = 23
 BIT_RAOP_ON_THIS_PORT = 30
 
-FEATURES = sum(1 << bit for bit in (BIT_VIDEO, BIT_AUDIO, BIT_METADATA_ARTWORK, BIT_METADATA_PROGRESS, BIT_METADATA_TEXT,
+FEATURES = sum(1 << bit for bit in (BIT_VIDEO, BIT_VIDEO_HLS, BIT_AUDIO, BIT_METADATA_ARTWORK, BIT_METADATA_PROGRESS, BIT_METADATA_TEXT,
                                     BIT_AUDIO_UNENCRYPTED, BIT_RAOP_ON_THIS_PORT))
 MODEL = "MontageReceiver1,1"
 SOURCE_VERSION = "220.68"  # the AirPlay 1 generation of the protocol the box speaks

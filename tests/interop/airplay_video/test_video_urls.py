@@ -1,4 +1,4 @@
-"""AirPlay video URLs: the box fetches an MP4 the test serves on 127.0.0.1 (Range-capable HTTP
+"""AirPlay video URLs: the box fetches an MP4 (and the same video as HLS, made by the ffmpeg CLI) the test serves on 127.0.0.1 (Range-capable HTTP
 server started here) with PyAV, shows it, reports position and rate, pauses, scrubs and stops.
 
 * pyatv 0.13.0 and latest (``atvremote play_url``, own virtualenvs, the AirPlay 1 path): real senders;
@@ -15,6 +15,7 @@ import contextlib
 import http.server
 import plistlib
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -103,6 +104,9 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, np.nd
     directory = tmp_path_factory.mktemp("video")
     image = pattern(640, 360, seed=21)
     make_mp4(directory / "still.mp4", image)
+    subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(directory / "still.mp4"),
+                    "-c", "copy", "-f", "hls", "-hls_time", "2", "-hls_playlist_type", "vod",
+                    str(directory / "still.m3u8")], check=True)
     with http_server(directory) as port:
         yield f"http://127.0.0.1:{port}/still.mp4", image
 
@@ -208,9 +212,11 @@ async def test_refused_urls(networks: tuple[str, ...], url: str, video_box: Call
         client.close()
 
 
-@pytest.mark.parametrize("version", ["0.13.0", "latest"])
-async def test_pyatv_play_url(version: str, video_box: Callable[..., Any], media: tuple[str, np.ndarray]) -> None:
+@pytest.mark.parametrize("version,kind", [("0.13.0", "mp4"), ("latest", "mp4"), ("latest", "m3u8")])
+async def test_pyatv_play_url(version: str, kind: str, video_box: Callable[..., Any],
+                              media: tuple[str, np.ndarray]) -> None:
     url, image = media
+    url = url.replace(".mp4", f".{kind}")  # progressive MP4, or the same video as an HLS playlist
     atvremote = ROOT / ".venv-peers" / f"pyatv-{version}" / "bin" / "atvremote"
     if not atvremote.exists():
         pytest.fail(f"{atvremote} is missing: scripts/test makes the pyatv virtualenvs")
