@@ -13,7 +13,7 @@ class AirPlayConfig:
                                 "such as PulseAudio. Not shipped; '' = only unencrypted RAOP.")
     mirror_port: int = setting(7100, "TCP port of the screen-mirroring data stream (0 = any free port).",
                                min=0, max=65535)
-    mirror_timeout: float = setting(10.0, "Seconds without mirror data or heartbeat before the sender is cut off.",
+    mirror_timeout: float = setting(10.0, "Seconds without mirror data, heartbeat or /feedback before the sender is cut off.",
                                     min=1.0, max=300.0)
     mirror_h265: bool = setting(True, "Offer H.265 screen mirroring (feature bit 42) besides H.264.")
     homekit_mirroring: bool = setting(False, "EXPERIMENTAL: screen mirroring from HomeKit-paired senders without "

@@ -3,8 +3,8 @@
 The connection is matched to the control connection whose type-110 SETUP announced it (same
 sender address, first come first served). Video goes into the core as ``video/h264`` or
 ``video/h265`` through a ``QueueSource``; resolution changes travel as new caps on the next
-packet. A sender that sends nothing (not even heartbeats) for ``timeout`` seconds, or breaks the
-framing, is cut off.
+packet. A sender that sends nothing (no data, no heartbeat, no ``POST /feedback``) for ``timeout`` seconds,
+or breaks the framing, is cut off.
 """
 
 from __future__ import annotations
@@ -106,13 +106,19 @@ class MirrorConnection(asyncio.Protocol):
         # (status shows it); the decoder resynchronises on the sender's next periodic key frame.
         self.keyframe_requests += 1
 
+    def _last_sign_of_life(self) -> float:
+        """Mirror data or heartbeat, or ``POST /feedback`` on the control connection: a sender showing
+        a still screen may send no video for a while but keeps its feedback going."""
+        feedback = self.pending.control.last_feedback if self.pending is not None else None
+        return max(self.last_data, feedback or 0.0)
+
     async def _watchdog(self) -> None:
         timeout = self.service.timeout
         while not self.closed:
             await asyncio.sleep(min(1.0, timeout / 4))
-            if time.monotonic() - self.last_data > timeout:
+            if time.monotonic() - self._last_sign_of_life() > timeout:
                 self.error = f"no data for {timeout:g} s"
-                log.info("AirPlay mirror %s cut off: no data or heartbeat for %g s", self.label, timeout)
+                log.info("AirPlay mirror %s cut off: no data, heartbeat or feedback for %g s", self.label, timeout)
                 self.close(self.error)
 
     def connection_lost(self, exc: Exception | None) -> None:

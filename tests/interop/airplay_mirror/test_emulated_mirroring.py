@@ -205,7 +205,21 @@ async def closed_by_box(sender: EmulatedMirrorSender, timeout: float = 10) -> bo
         return True
 
 
-WHY = {"16k": "outside 1..8192", "lying-length": "announces 2147483648 bytes", "silence": "no data or heartbeat",
+async def test_feedback_keeps_a_still_sender_alive(mirror_box: Callable[..., Any]) -> None:
+    async with mirror_box(homekit=True, mirror_timeout=1.5) as box:
+        sender = EmulatedMirrorSender(box.port, mode="homekit")
+        assert await sender.start() == 200
+        await stream(sender, pattern(320, 180, seed=4), 5)
+        assert sender.client is not None
+        for _ in range(8):  # 4 s without video, POST /feedback every 0.5 s as senders do (every ~2 s)
+            assert (await sender.client.request("POST", "/feedback"))[0] == 200
+            await asyncio.sleep(0.5)
+        assert not sender.data_closed and box.status()["senders"][0]["mirror"][0]["error"] is None
+        await stream(sender, pattern(320, 180, seed=4), 3)
+        sender.close()
+
+
+WHY = {"16k": "outside 1..8192", "lying-length": "announces 2147483648 bytes", "silence": "no data, heartbeat or feedback",
        "garbage-after-codec": "does not authenticate", "kick": "session ended by the box"}
 
 
