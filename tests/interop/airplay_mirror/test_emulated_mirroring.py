@@ -142,6 +142,24 @@ async def test_mirroring_composite_matches_the_sent_frames(mode: str, codec: str
         sender.close()
 
 
+@pytest.mark.parametrize("codec", ["h264", "h265"])
+async def test_1080p60(codec: str, mirror_box: Callable[..., Any]) -> None:
+    """A 1080p stream sent at up to 60 fps (the test's own encoder limits the real rate on a busy box)."""
+    async with mirror_box(homekit=True) as box:
+        sender = EmulatedMirrorSender(box.port, mode="homekit", codec=codec)
+        assert await sender.start() == 200
+        image = pattern(1920, 1080, seed=8)
+        for _ in range(60):
+            await sender.send(image)
+            await asyncio.sleep(1 / 60)
+        await box.wait_decoded(1, 50, timeout=40)
+        await asyncio.sleep(0.3)
+        await assert_tile(box, image, (0, 0, *SCREEN), f"1080p {codec}")
+        mirror = box.status()["senders"][0]["mirror"][0]
+        assert mirror["size"] == [1920, 1080] and mirror["codec"] == codec
+        sender.close()
+
+
 async def test_four_emulated_senders_land_in_four_quadrants(mirror_box: Callable[..., Any]) -> None:
     async with mirror_box(homekit=True) as box:
         senders = [EmulatedMirrorSender(box.port, mode="homekit", name=f"Sender {i}") for i in range(4)]
