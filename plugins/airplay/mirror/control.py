@@ -15,6 +15,7 @@ Kept apart from ``connection.py`` (which calls in at three points: SETUP with a 
 from __future__ import annotations
 
 import logging
+import plistlib
 from typing import TYPE_CHECKING, Any
 
 from receiver_core.errors import RemoteProtocolError
@@ -210,6 +211,4 @@ class MirrorControl:
 
 
 def _plist(value: dict[str, Any]) -> bytes:
-    import plistlib
-
     return plistlib.dumps(value, fmt=plistlib.FMT_BINARY)

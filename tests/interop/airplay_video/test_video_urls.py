@@ -194,6 +194,20 @@ async def test_play_pause_scrub_stop(video_box: Callable[..., Any], media: tuple
         client.close()
 
 
+async def test_a_stream_that_fails_is_reported_and_ends(video_box: Callable[..., Any],
+                                                       media: tuple[str, np.ndarray]) -> None:
+    url = media[0].replace("still.mp4", "missing.mp4")  # the test server answers 404
+    async with video_box() as box:
+        client = await ControlClient.connect(box.port)
+        body = plistlib.dumps({"Content-Location": url}, fmt=plistlib.FMT_BINARY)
+        assert (await client.request("POST", "/play", body, BPLIST, protocol="HTTP/1.1"))[0] == 200
+        await wait_for(lambda: not box.sessions(), 20, "the session to end")
+        error = (await info(client)).get("error")
+        assert error is not None
+        assert "404" in error["description"] or "Not Found" in error["description"], error
+        client.close()
+
+
 @pytest.mark.parametrize("networks,url", [
     ((), "http://127.0.0.1:{port}/still.mp4"),          # loopback: refused by default
     (("127.0.0.0/8",), "http://169.254.10.1/x.mp4"),    # link-local
