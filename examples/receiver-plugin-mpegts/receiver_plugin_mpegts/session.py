@@ -1,24 +1,16 @@
-"""One pushing sender (source address and port) = one core session fed by a demux thread."""
+"""One pushing sender (source address and port) = one core session fed straight from the event loop."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from receiver_core import (
-    AuthFailed,
-    MediaCaps,
-    MediaPacket,
-    QueueSource,
-    SessionRejected,
-    SessionRequest,
-    UnsupportedMedia,
-)
-
-from .demux import ByteFeed, Demuxer
-from .wire import SequenceTracker, TsPayload
+from receiver_core import AuthFailed, QueueSource, SessionRejected, SessionRequest, UnsupportedMedia
+from receiver_core.media.caps import VIDEO
+from receiver_core.media.mpegts import ProgramChanged, TsSources
 
 if TYPE_CHECKING:
     from .transport import MpegTsService
@@ -29,113 +21,104 @@ log = logging.getLogger(__name__)
 
 
 class Sender:
-    """Also the session's ``SessionHandler``: ``stop()`` is how the core ends it (kick, preempt, shutdown)."""
+    """Also the session's ``SessionHandler``: ``stop()`` is how the core ends it (kick, preempt, shutdown).
+
+    No session is requested until the stream's PMT names a video stream the core can decode:
+    garbage, or a stream without video, never reaches the moderator or the screen.
+    """
 
     def __init__(self, service: MpegTsService, address: tuple[str, int]) -> None:
         self.service = service
         self.address = address
-        cfg = service.config
-        self.feed = ByteFeed(cfg.buffer_kib * 1024)
-        self.sequence = SequenceTracker()
+        self.demux = TsSources(on_program=self._program, on_source=self._source)
         self.last_data = time.monotonic()
-        self.datagrams = 0
-        self.bytes = 0
         self.session: Any = None
-        self.sources: dict[str, QueueSource] = {}
         self.closed = False
         self.error: str | None = None
+        self._has_video = asyncio.Event()
+        self._live = False  # the session is granted: new sources are attached at once
+        self._attached: set[str] = set()
 
     @property
     def label(self) -> str:
         return f"{self.address[0]}:{self.address[1]}"
 
+    @property
+    def sources(self) -> dict[str, QueueSource]:
+        return self.demux.sources
+
     # ------------------------------------------------------------------------------------ input
 
-    def datagram(self, payload: TsPayload) -> None:
-        self.last_data = time.monotonic()
-        self.datagrams += 1
-        self.bytes += len(payload.data)
-        if payload.sequence is not None:
-            self.sequence.update(payload.sequence)
-        self.feed.write(payload.data)
+    def datagram(self, data: bytes, arrival: float) -> None:
+        self.last_data = arrival
+        bad = self.demux.receiver.bad_datagrams
+        self.demux.feed(data, arrival)
+        if self.demux.receiver.bad_datagrams != bad:
+            self.service.warn_bad_datagram(self.address, self.demux.receiver.last_error or "")
+
+    def _program(self, event: ProgramChanged) -> None:
+        if event.video is None:
+            types = ", ".join(f"{s.stream_type:#04x}" for s in event.streams) or "none"
+            self.error = f"the stream carries no video the box can decode (stream types: {types})"
+            log.warning("MPEG-TS sender %s: %s", self.label, self.error)
+            return
+        self.error = None
+        self._has_video.set()
+
+    def _source(self, kind: str, source: QueueSource) -> None:
+        if self._live:
+            self.service.ctx.spawn(self._attach(kind, source), name=f"mpegts:{self.label}:{kind}")
 
     # ------------------------------------------------------------------------------------ life
 
     async def run(self) -> None:
         ctx = self.service.ctx
-        request = SessionRequest("mpegts", self.address[0], display_name=self.label)
         try:
-            self.session = await ctx.sessions.request(request, handler=self)
-        except (SessionRejected, AuthFailed) as exc:
-            log.info("MPEG-TS sender %s refused: %s", self.label, exc)
-            self.service.ignore(self.address)
-            self.close()
-            return
-        if self.closed:  # stopped while waiting for approval
-            return
-        streams: asyncio.Future[tuple[MediaCaps | None, MediaCaps | None]] = asyncio.get_running_loop().create_future()
-
-        # the demux thread hands everything to the loop through the context: work it causes there
-        # (tasks, crashes) belongs to this plugin
-        def found(video: MediaCaps | None, audio: MediaCaps | None) -> None:
-            ctx.call_soon_threadsafe(self._found, video, audio, streams)
-
-        def failed(message: str) -> None:
-            ctx.call_soon_threadsafe(self._failed, message, streams)
-
-        def packet(kind: str, pkt: MediaPacket) -> None:
-            ctx.call_soon_threadsafe(self._push, kind, pkt)
-
-        Demuxer(self.feed, found, packet, failed, name=f"demux:{self.label}").start()
-        watchdog = ctx.spawn(self._watch(), name=f"mpegts-watch:{self.label}")
-        try:
-            video, audio = await streams
-            await self._attach(video, audio)
-            await watchdog
-        except _Ended:
-            pass
-        finally:
-            watchdog.cancel()
-            self.close()
-
-    def _found(self, video: MediaCaps | None, audio: MediaCaps | None, streams: asyncio.Future[Any]) -> None:
-        # the sources exist before the first packet is handed over: the first keyframe is kept
-        if video is not None:
-            self.sources["video"] = QueueSource(video, maxsize=30)
-        if audio is not None:
-            self.sources["audio"] = QueueSource(audio, maxsize=100)
-        if not streams.done():
-            streams.set_result((video, audio))
-
-    async def _attach(self, video: MediaCaps | None, audio: MediaCaps | None) -> None:
-        media = self.service.ctx.media
-        if video is None:
-            raise self._end("no video in the stream")
-        try:
-            await media.attach(self.session, self.sources["video"])
-        except UnsupportedMedia as exc:
-            raise self._end(f"unsupported video: {exc}") from None
-        if audio is not None:
+            if not await self._video_found():
+                return
+            request = SessionRequest("mpegts", self.address[0], display_name=self.label)
             try:
-                await media.attach(self.session, self.sources["audio"])
-            except UnsupportedMedia as exc:
-                del self.sources["audio"]
-                log.warning("MPEG-TS sender %s: audio ignored (%s)", self.label, exc)
+                self.session = await ctx.sessions.request(request, handler=self)
+            except (SessionRejected, AuthFailed) as exc:
+                log.info("MPEG-TS sender %s refused: %s", self.label, exc)
+                self.service.ignore(self.address)
+                return
+            if self.closed:  # stopped while waiting for approval
+                return
+            self._live = True
+            watchdog = ctx.spawn(self._watch(), name=f"mpegts-watch:{self.label}")
+            try:
+                for kind, source in list(self.sources.items()):
+                    await self._attach(kind, source)
+                await watchdog
+            finally:
+                watchdog.cancel()
+        finally:
+            self.close()
 
-    def _push(self, kind: str, packet: MediaPacket) -> None:
-        source = self.sources.get(kind)
-        if source is not None:
-            source.push(packet)
+    async def _video_found(self) -> bool:
+        """Wait until the PMT names video the core can decode; ``False`` if the sender went quiet first."""
+        idle = self.service.config.idle_timeout
+        while not self.closed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._has_video.wait(), timeout=min(0.25, idle / 4))
+            if self._has_video.is_set():
+                return True
+            if time.monotonic() - self.last_data > idle:
+                return False
+        return False
 
-    def _failed(self, message: str, streams: asyncio.Future[Any]) -> None:
-        if self.closed:
+    async def _attach(self, kind: str, source: QueueSource) -> None:
+        if kind in self._attached or self.closed:
             return
-        self.error = message
-        log.warning("MPEG-TS sender %s: %s", self.label, message)
-        if not streams.done():
-            streams.set_exception(self._end(message))
-        else:
-            self.service.ctx.spawn(self._finish(message))
+        self._attached.add(kind)
+        try:
+            await self.service.ctx.media.attach(self.session, source)
+        except UnsupportedMedia as exc:
+            if kind == VIDEO:
+                await self._finish(f"unsupported video: {exc}")
+            else:
+                log.warning("MPEG-TS sender %s: %s ignored (%s)", self.label, kind, exc)
 
     async def _watch(self) -> None:
         idle = self.service.config.idle_timeout
@@ -145,10 +128,6 @@ class Sender:
                 await self._finish("the sender stopped")
                 return
 
-    def _end(self, reason: str) -> _Ended:
-        self.service.ctx.spawn(self._finish(reason))
-        return _Ended(reason)
-
     async def _finish(self, reason: str) -> None:
         if self.session is not None and not self.closed:
             self.closed = True
@@ -157,9 +136,7 @@ class Sender:
 
     def close(self) -> None:
         self.closed = True
-        self.feed.close()
-        for source in self.sources.values():
-            source.end()
+        self.demux.close()
         self.service.forget(self)
 
     def stop(self, reason: str) -> None:
@@ -170,9 +147,4 @@ class Sender:
 
     def status(self) -> dict[str, Any]:
         return {"sender": self.label, "session": self.session.id if self.session else None,
-                "datagrams": self.datagrams, "bytes": self.bytes, "rtp_lost": self.sequence.lost,
-                "dropped_bytes": self.feed.dropped_bytes, "error": self.error}
-
-
-class _Ended(Exception):
-    pass
+                "error": self.error, **self.demux.status()}
