@@ -41,6 +41,7 @@ SERVER = "AirTunes/220.68"
 PUBLIC = "ANNOUNCE, SETUP, RECORD, PAUSE, FLUSH, TEARDOWN, OPTIONS, GET_PARAMETER, SET_PARAMETER, POST, GET"
 AUDIO_LATENCY_FRAMES = 11025
 MAX_PENDING_REQUESTS = 32
+MAX_CONNECTIONS = 32
 UNAUTHENTICATED = {"OPTIONS", "GET /info", "POST /feedback", "POST /pair-pin-start", "POST /pair-setup",
                    "POST /pair-verify"}
 BPLIST = "application/x-apple-binary-plist"
@@ -96,6 +97,11 @@ class ControlConnection(asyncio.Protocol):
         sock = transport.get_extra_info("sockname")
         self.peer = (peer[0], peer[1])
         self.local_ip = sock[0]
+        if len(self.service.connections) >= MAX_CONNECTIONS:  # each may buffer a 2 MiB body: bound the total
+            self.service.connections_refused += 1
+            self.closed = True
+            transport.abort()
+            return
         self.service.connections.add(self)
         self.worker = self.service.spawn(self._serve(), name=f"airplay:{self.label}")
 

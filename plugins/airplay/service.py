@@ -39,6 +39,7 @@ class AirPlayService:
         self.rsa_key = load_rsa_key(Path(config.rsa_key_file)) if config.rsa_key_file else None
         self.connections: set[ControlConnection] = set()
         self.accepted = 0
+        self.connections_refused = 0
         self.pairing_limit = PairingRateLimit()
 
     @property
@@ -75,6 +76,7 @@ class AirPlayService:
         return {
             "deviceid": self.identity.device_id,
             "connections_accepted": self.accepted,
+            "connections_refused": self.connections_refused,
             "senders": [c.status() for c in self.connections],
             "rsa": self.rsa_key is not None,
             "paired_controllers": len(self.pairings),

@@ -75,3 +75,26 @@ async def test_txt_info_and_identity(receiver_factory: Callable[..., Any]) -> No
     assert again["pk"] == info["pk"] and again["deviceID"] == info["deviceID"]
     assert pin_txt["pw"] == "true"
     assert b"pw=true" in qualified["txtAirPlay"]
+
+
+async def test_control_connections_are_bounded_and_bad_requests_answered(receiver_factory: Callable[..., Any]) -> None:
+    from receiver_plugins.airplay.connection import MAX_CONNECTIONS
+
+    port = free_tcp_port()
+    async with receiver_factory(installed=["airplay"], config={"plugin": {"airplay": {"port": port}}}) as rx:
+        held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(MAX_CONNECTIONS)]
+        await asyncio.sleep(0.3)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        assert await asyncio.wait_for(reader.read(100), 5) == b""  # one too many: closed at once
+        writer.close()
+        reader, writer = held[0]
+        writer.write(b"GET /info HTTP/1.1\r\nCSeq: 9\r\nContent-Length: 99999999\r\n\r\n")
+        answer = await asyncio.wait_for(reader.read(200), 5)
+        assert answer.startswith(b"RTSP/1.0 413"), answer
+        reader, writer = held[1]
+        writer.write(b"FOO /x RTSP/1.0\r\nCSeq: 3\r\n\r\n")  # unknown methods are answered, not dropped
+        assert (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)).startswith(b"RTSP/1.0 501")
+        for _, w in held:
+            w.close()
+        plugin = next(p for p in rx.status()["plugins"] if p["name"] == "airplay")
+    assert plugin["state"] == "running" and plugin["status"]["connections_refused"] >= 1
