@@ -22,8 +22,11 @@ from receiver_core import (
     ServiceAdvertisement,
     hookimpl,
 )
+from receiver_core.hookspecs import HookDeclarer
 
 from .config import AirPlayConfig
+from .fairplay import HOOK as FAIRPLAY_HOOK
+from .fairplay import FairPlaySpec, find_provider
 from .manifest import manifest
 from .service import AirPlayService
 
@@ -40,21 +43,29 @@ class AirPlayPlugin:
         self.service: AirPlayService | None = None
 
     @hookimpl
+    def receiver_addhooks(self, pluginmanager: HookDeclarer) -> None:
+        """Declare the optional FairPlay provider hook (``fairplay.py``); the project implements none."""
+        pluginmanager.add_hookspecs(FairPlaySpec)
+
+    @hookimpl
     def receiver_config_sections(self, registry: SectionRegistry) -> None:
         """Declare ``[plugin.airplay]``."""
-        registry.add("airplay", AirPlayConfig, description="AirPlay audio (RAOP); mirroring pending")
+        registry.add("airplay", AirPlayConfig, description="AirPlay audio; screen mirroring where it can complete")
 
     @hookimpl
     def receiver_startup(self) -> None:
         """Load (or create) the identity key; close every sender when the plugin unloads."""
-        self.service = AirPlayService(self.ctx, self.ctx.config(AirPlayConfig))
+        fairplay = find_provider(self.ctx.call_hook(FAIRPLAY_HOOK))
+        self.service = AirPlayService(self.ctx, self.ctx.config(AirPlayConfig), fairplay)
         self.ctx.on_unload(self.service.close)
 
     @hookimpl
     def receiver_listeners(self) -> list[ListenerSpec]:
-        """One TCP port for RTSP and HTTP (7000 by default); UDP ports are opened per stream."""
+        """One TCP port for RTSP and HTTP (7000 by default), the mirror data port (7100) when mirroring is
+        possible; UDP ports are opened per stream."""
         service = self._running()
-        return [ListenerSpec("control", service.config.port, service.connection)]
+        mirror = [service.mirror.listener()] if service.mirror.enabled else []  # mirror data port, when earned
+        return [ListenerSpec("control", service.config.port, service.connection), *mirror]
 
     @hookimpl
     def receiver_mdns_services(self, interface: NetInterface) -> list[ServiceAdvertisement]:
@@ -72,7 +83,8 @@ class AirPlayPlugin:
         """The AirPlay line of the idle screen."""
         if self.service is None or self.ctx.listener_port("control") is None:
             return []
-        return [Overlay(OverlayKind.CONNECT, text=f"AirPlay (audio):  {self.service.name}", order=10)]
+        what = "AirPlay" if self.service.mirror.enabled else "AirPlay (audio)"
+        return [Overlay(OverlayKind.CONNECT, text=f"{what}:  {self.service.name}", order=10)]
 
     @hookimpl
     def receiver_status(self) -> dict[str, Any] | None:

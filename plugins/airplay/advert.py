@@ -1,8 +1,9 @@
 """What the box tells senders about itself: feature bits, TXT records and the ``GET /info`` plist.
 
 Only what completes is advertised: AirPlay 1 audio (RAOP) with ALAC, L16 and AAC, ``et=0``
-(and ``et=1`` when an RSA key file is configured), text/artwork/progress metadata. No
-mirroring, video, FairPlay, pairing or AirPlay 2 bits until those flows work.
+(and ``et=1`` when an RSA key file is configured), text/artwork/progress metadata, video URLs
+(bits 0, 4). Screen mirroring bits come from ``mirror/service.py`` (``extra_features``) only when a
+FairPlay provider or the HomeKit mode makes mirroring possible. No AirPlay 2 bits.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from .identity import Identity
 
 __all__ = ["Advert", "FEATURES", "features_text"]
 
+BIT_VIDEO = 0  # video URLs (POST /play): pyatv refuses play_url without it
+BIT_VIDEO_HLS = 4  # HLS playlists as video URLs (FFmpeg's hls demuxer)
+BIT_SCREEN = 7  # set through extra_features by mirror/service.py
 BIT_AUDIO = 9
 BIT_AUDIO_REDUNDANT = 11
 BIT_METADATA_ARTWORK = 15
@@ -27,7 +31,7 @@ BIT_AUDIO_UNENCRYPTED = 22
 BIT_RSA_AUTH = 23
 BIT_RAOP_ON_THIS_PORT = 30
 
-FEATURES = sum(1 << bit for bit in (BIT_AUDIO, BIT_METADATA_ARTWORK, BIT_METADATA_PROGRESS, BIT_METADATA_TEXT,
+FEATURES = sum(1 << bit for bit in (BIT_VIDEO, BIT_VIDEO_HLS, BIT_AUDIO, BIT_METADATA_ARTWORK, BIT_METADATA_PROGRESS, BIT_METADATA_TEXT,
                                     BIT_AUDIO_UNENCRYPTED, BIT_RAOP_ON_THIS_PORT))
 MODEL = "MontageReceiver1,1"
 SOURCE_VERSION = "220.68"  # the AirPlay 1 generation of the protocol the box speaks
@@ -45,10 +49,11 @@ class Advert:
     name: str
     password_required: bool
     rsa: bool = False
+    extra_features: int = 0  # what mirroring earns (mirror/service.py): nothing without FairPlay or HomeKit mode
 
     @property
     def features(self) -> int:
-        return FEATURES | ((1 << BIT_RSA_AUTH) if self.rsa else 0)
+        return FEATURES | ((1 << BIT_RSA_AUTH) if self.rsa else 0) | self.extra_features
 
     @property
     def status_flags(self) -> int:
@@ -92,6 +97,14 @@ class Advert:
         }
 
     def info(self) -> dict[str, Any]:
+        info = self._info()
+        if self.features & (1 << BIT_SCREEN):  # mirroring senders read the display from /info (UxPlay's fields)
+            info["displays"] = [{"uuid": self.identity.pairing_id, "width": 1920, "height": 1080,
+                                 "widthPixels": 1920, "heightPixels": 1080, "rotation": False, "refreshRate": 60.0,
+                                 "maxFPS": 60, "overscanned": False, "features": 14}]
+        return info
+
+    def _info(self) -> dict[str, Any]:
         return {
             "deviceID": self.identity.device_id,
             "macAddress": self.identity.device_id,

@@ -20,12 +20,15 @@ from . import ap2
 from .digest import DigestChallenge
 from .events import EventChannel
 from .hap import TRANSIENT_PIN, AudioCipher, HapChannel, PairSetup, PairVerify
+from .legacy_pairing import is_legacy_pair_setup, is_legacy_pair_verify
 from .metadata import NowPlaying
+from .mirror.control import MirrorControl
 from .raop_crypto import unwrap_aes_key
 from .rtsp import Request, RequestParser, Response
 from .sdp import AudioAnnouncement, parse_announce
 from .stream import AudioStream
 from .tile import NowPlayingTile
+from .video.control import VideoControl
 
 if TYPE_CHECKING:
     from .service import AirPlayService
@@ -83,6 +86,8 @@ class ControlConnection(asyncio.Protocol):
         self.volume_db: float | None = None
         self.started = time.monotonic()
         self.last_feedback: float | None = None
+        self.mirror = MirrorControl(self)  # screen mirroring: mirror/control.py
+        self.video = VideoControl(self)  # video URLs (/play ...): video/control.py
 
     # ---------------------------------------------------------------------------------- asyncio
 
@@ -173,6 +178,9 @@ class ControlConnection(asyncio.Protocol):
             if denied is not None:
                 return denied
         handler = _HANDLERS.get(key)
+        video = self.video.handler(key) if handler is None else None  # /play ...: video/control.py
+        if video is not None:
+            return await video(request)
         if handler is None:
             log.info("AirPlay %s: %s %s not implemented", self.label, method, path[:64])
             return Response(501)
@@ -242,7 +250,8 @@ class ControlConnection(asyncio.Protocol):
 
     async def _setup(self, request: Request) -> Response:
         if (request.header("Content-Type") or "").startswith(BPLIST):
-            return await self._setup_ap2(request)
+            mirrored = await self.mirror.setup(request)  # type-110 streams, ekey: mirror/control.py
+            return mirrored if mirrored is not None else await self._setup_ap2(request)
         if self.announcement is None or self.session is None:
             raise RemoteProtocolError("SETUP before ANNOUNCE", status_hint=455)
         if self.stream is not None:
@@ -323,6 +332,8 @@ class ControlConnection(asyncio.Protocol):
 
     async def _pair_setup(self, request: Request) -> Response:
         """Transient (PIN ``3939``, or the box PIN when it is on) or normal pairing with the box PIN."""
+        if is_legacy_pair_setup(request.body, request.header("X-Apple-HKP")):
+            return self.mirror.legacy_pair_setup(request)  # legacy pairing (bit 27): mirror/control.py
         pin = self.service.pin
         identity = f"addr:{self.peer[0]}"
         if self.shared_secret is not None:
@@ -360,6 +371,8 @@ class ControlConnection(asyncio.Protocol):
 
     async def _pair_verify(self, request: Request) -> Response:
         """A controller paired before proves its key; the channel is encrypted from the next request."""
+        if is_legacy_pair_verify(request.body, request.header("X-Apple-HKP")):
+            return self.mirror.legacy_pair_verify(request)  # legacy pairing (bit 27): mirror/control.py
         if self.shared_secret is not None:
             raise RemoteProtocolError("already verified on this connection", status_hint=455)
         if self.verifier is None:
@@ -377,6 +390,9 @@ class ControlConnection(asyncio.Protocol):
             self.client_id = self.verifier.controller_key.hex()
             self.authenticated = True
         return Response(body=reply, content_type="application/octet-stream")
+
+    async def _fp_setup(self, request: Request) -> Response:
+        return await self.mirror.fp_setup(request)  # the FairPlay provider hook, if any: mirror/control.py
 
     async def _record(self, request: Request) -> Response:
         if self.stream is None:
@@ -428,6 +444,8 @@ class ControlConnection(asyncio.Protocol):
     # ---------------------------------------------------------------------------------- life
 
     async def _end_session(self, reason: str) -> None:
+        self.mirror.close()
+        self.video.close()
         stream, self.stream = self.stream, None
         if stream is not None:
             stream.close()
@@ -451,6 +469,8 @@ class ControlConnection(asyncio.Protocol):
             return
         log.info("AirPlay %s: session ended by the box (%s)", self.label, reason)
         self.session = None
+        self.mirror.close()
+        self.video.close()
         if self.stream is not None:
             self.stream.close()
             self.stream = None
@@ -462,6 +482,8 @@ class ControlConnection(asyncio.Protocol):
         if self.closed:
             return
         self.closed = True
+        self.mirror.close()
+        self.video.close()
         if self.stream is not None:
             self.stream.close()
         self._hide_tile()
@@ -492,6 +514,8 @@ class ControlConnection(asyncio.Protocol):
             "volume_db": self.volume_db,
             "now_playing": self.now_playing.status(),
             "stream": self.stream.status() if self.stream else None,
+            "mirror": self.mirror.status(),
+            "video": self.video.status(),
         }
 
 
@@ -538,4 +562,5 @@ _HANDLERS = {
     "POST /pair-pin-start": ControlConnection._pair_pin_start,
     "POST /pair-setup": ControlConnection._pair_setup,
     "POST /pair-verify": ControlConnection._pair_verify,
+    "POST /fp-setup": ControlConnection._fp_setup,
 }

@@ -8,6 +8,8 @@ manifest = PluginManifest(
     service_types=("_airplay._tcp", "_raop._tcp"),
     provides=("RAOP (AirPlay 1) audio: ALAC, L16, AAC; et=0 (et=1 with an RSA key file)",
               "AirPlay 2 real-time audio with HomeKit pairing (transient, or the box PIN)",
-              "not yet: screen mirroring, video URLs, buffered audio, PTP"),
-    summary="AirPlay audio from iOS/macOS, pyatv and PulseAudio; mirroring pending.",
+              "screen mirroring (H.264/H.265) behind a FairPlay provider plugin, or experimental HomeKit mode",
+              "video URLs (POST /play, http/https, picture only) fetched and decoded by the box",
+              "not yet: mirroring audio, video URL audio, buffered audio, PTP"),
+    summary="AirPlay audio from iOS/macOS, pyatv and PulseAudio; mirroring with a FairPlay provider plugin.",
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import ipaddress
 import logging
 import time
 from collections.abc import Callable, Coroutine
@@ -12,19 +13,27 @@ from typing import Any
 from .advert import Advert
 from .config import AirPlayConfig
 from .connection import ControlConnection
+from .fairplay import FairPlayProvider
 from .identity import Identity, load_or_create
+from .mirror.service import MirrorService
 from .pairings import Pairings
 from .raop_crypto import load_rsa_key
+from .video.policy import Network, parse_networks
 
 __all__ = ["AirPlayService", "PairingRateLimit"]
 
 log = logging.getLogger(__name__)
 
+LAN_ROLES = ("wired", "wifi", "ap")
+
 
 class AirPlayService:
-    def __init__(self, ctx: Any, config: AirPlayConfig) -> None:
+    def __init__(self, ctx: Any, config: AirPlayConfig,
+                 fairplay: tuple[str, FairPlayProvider] | None = None) -> None:
         self.ctx = ctx
         self.config = config
+        self.mirror = MirrorService(ctx, port=config.mirror_port, timeout=config.mirror_timeout,
+                                    h265=config.mirror_h265, homekit=config.homekit_mirroring, provider=fairplay)
         self.identity: Identity = load_or_create(Path(ctx.state_dir))
         self.pairings = Pairings(Path(ctx.state_dir))
         self.rsa_key = load_rsa_key(Path(config.rsa_key_file)) if config.rsa_key_file else None
@@ -43,7 +52,14 @@ class AirPlayService:
 
     @property
     def advert(self) -> Advert:
-        return Advert(self.identity, self.name, self.pin.required, rsa=self.rsa_key is not None)
+        return Advert(self.identity, self.name, self.pin.required, rsa=self.rsa_key is not None,
+                      extra_features=self.mirror.features)
+
+    def video_networks(self) -> tuple[list[Network], list[Network]]:
+        """(admin-allowed networks, the box's own LAN ranges) for the video-URL policy."""
+        lan = [ipaddress.ip_interface(address).network
+               for interface in self.ctx.network.snapshot.with_roles(LAN_ROLES) for address in interface.addresses]
+        return parse_networks(self.config.video_url_networks), lan
 
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> Any:
         return self.ctx.spawn(coro, name=name)
@@ -64,6 +80,7 @@ class AirPlayService:
             "senders": [c.status() for c in self.connections],
             "rsa": self.rsa_key is not None,
             "paired_controllers": len(self.pairings),
+            "mirroring": self.mirror.status(),
             "pairing_attempts_refused": self.pairing_limit.refused,
         }
 

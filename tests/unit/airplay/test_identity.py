@@ -23,9 +23,9 @@ def test_identity_is_stable_and_private(tmp_path: Path) -> None:
 
 def test_only_working_features_are_advertised(tmp_path: Path) -> None:
     advert = Advert(load_or_create(tmp_path), "Room 1", password_required=True)
-    for bit in (0, 7, 14, 27, 38, 40, 41, 46, 48):  # video, mirroring, FairPlay, pairing, AP2
+    for bit in (7, 14, 27, 38, 40, 41, 46, 48):  # mirroring, FairPlay, pairing, AP2 (mirroring: mirror/service.py)
         assert not FEATURES & (1 << bit)
-    assert FEATURES & (1 << 9)
+    assert FEATURES & (1 << 9) and FEATURES & (1 << 0)  # audio, video URLs (video/control.py)
     txt, raop = advert.airplay_txt(), advert.raop_txt()
     assert txt["pw"] == raop["pw"] == "true" and raop["et"] == "0" and txt["features"] == raop["ft"]
     assert advert.raop_instance().startswith(advert.identity.device_id_hex + "@")
