@@ -126,7 +126,10 @@ def _plugins_list(args: argparse.Namespace) -> int:
 
 def _config(args: argparse.Namespace) -> int:
     if args.config_command == "check":
-        config, _pm = _load(args.file)
+        from .display.backend import check_backend_names
+
+        config, pm = _load(args.file)
+        check_backend_names(pm, config.display.backend, config.audio.backend)
         print(f"{args.file}: OK ({len(config.plugin)} plugin sections)")
         return 0
     config, _pm = _load(args.config)

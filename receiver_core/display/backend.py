@@ -34,6 +34,7 @@ __all__ = [
     "NullDisplay",
     "HeadlessDisplay",
     "i420_to_rgb",
+    "check_backend_names",
 ]
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,16 @@ class DisplayBackendRegistry(BackendRegistry):
 class AudioBackendRegistry(BackendRegistry):
     def __init__(self) -> None:
         super().__init__("audio", ("sdl", "null"))
+
+
+def check_backend_names(plugins: Any, display: str, audio: str) -> None:
+    """``config check``: the configured backends must exist (a plugin may provide them); raises ``ConfigError``."""
+    for registry, wanted, hook in ((DisplayBackendRegistry(), display, "receiver_register_display_backends"),
+                                   (AudioBackendRegistry(), audio, "receiver_register_audio_backends")):
+        plugins.call_each(hook, registry=registry)
+        if wanted != "auto" and wanted not in registry.names():
+            raise ConfigError(f"{registry.kind}.backend",
+                              f"unknown backend {wanted!r} (available: auto, {', '.join(registry.names())})")
 
 
 def i420_to_rgb(canvas: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -41,6 +41,10 @@ class SessionMedia:
     def status(self) -> dict[str, Any]:
         return {link.caps.kind: link.stats.status() for link in self.links}
 
+    def last_packet(self) -> float:
+        """Monotonic time of the newest packet on any link (0 when none)."""
+        return max((link.last_received for link in self.links), default=0.0)
+
     def link(self, kind: str) -> Link | None:
         return next((link for link in self.links if link.caps.kind == kind), None)
 
@@ -98,12 +102,20 @@ class MediaEngine:
             queue_size, max_late = AUDIO_QUEUE, AUDIO_MAX_LATE
         stats = sink.stats if hasattr(sink, "stats") else StreamStats(kind)
         link = Link(name=f"{session.id}/{kind}", source=source, select=self.select, sink=sink, stats=stats,
-                    options=self.options, gate=gate, queue_size=queue_size, max_late=max_late)
+                    options=self.options, gate=gate, queue_size=queue_size, max_late=max_late,
+                    on_failure=lambda message: self._link_failed(session, message))
         session.media.links.append(link)
         self._visible[session.id] = session.visible
         link.start()
         log.info("session %s: %s decoded by %s", session.id, source.caps.describe(), link.spec.name)
         return link
+
+    def _link_failed(self, session: Session, message: str) -> None:
+        """A decoder gave up: end the session (a black tile that never ends helps nobody)."""
+        from ..app import CORE_OWNER
+
+        self._receiver.supervisor.spawn(self._receiver.sessions.end(session, f"error: {message}"), CORE_OWNER,
+                                        f"end:{session.id}")
 
     def detached(self, session: Session) -> None:
         self._visible.pop(session.id, None)

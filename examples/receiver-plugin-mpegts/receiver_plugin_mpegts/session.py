@@ -44,6 +44,7 @@ class Sender:
         self.sources: dict[str, QueueSource] = {}
         self.closed = False
         self.error: str | None = None
+        self._done: asyncio.Future[str] | None = None  # set with the reason the stream is over
 
     @property
     def label(self) -> str:
@@ -62,19 +63,24 @@ class Sender:
     # ------------------------------------------------------------------------------------ life
 
     async def run(self) -> None:
+        """Ask for a session, demux, attach, and end the session exactly once on every way out.
+
+        Ways out: refused, stopped by the box (kick, block, silence, shutdown), no video,
+        unsupported video, the stream becoming unreadable, the plugin being retired (cancelled).
+        The core's watchdog ends the session when the sender goes silent (``idle_timeout``).
+        """
         receiver = self.service.receiver
-        request = SessionRequest("mpegts", self.address[0], display_name=self.label)
+        request = SessionRequest("mpegts", self.address[0], display_name=self.label,
+                                 idle_timeout=self.service.config.idle_timeout)
         try:
             self.session = await receiver.sessions.request(request, handler=self)
         except (SessionRejected, AuthFailed) as exc:
-            log.info("MPEG-TS sender %s refused: %s", self.label, exc)
-            self.service.ignore(self.address)
+            self.service.refused(self.address, str(exc))
             self.close()
-            return
-        if self.closed:  # stopped while waiting for approval
             return
         loop = asyncio.get_running_loop()
         streams: asyncio.Future[tuple[MediaCaps | None, MediaCaps | None]] = loop.create_future()
+        self._done = loop.create_future()
 
         def found(video: MediaCaps | None, audio: MediaCaps | None) -> None:
             loop.call_soon_threadsafe(self._found, video, audio, streams)
@@ -85,17 +91,18 @@ class Sender:
         def packet(kind: str, pkt: MediaPacket) -> None:
             loop.call_soon_threadsafe(self._push, kind, pkt)
 
-        Demuxer(self.feed, found, packet, failed, name=f"demux:{self.label}").start()
-        watchdog = asyncio.ensure_future(self._watch())
+        reason = "the sender stopped"
         try:
-            video, audio = await streams
+            if self.closed:  # the box ended it already (e.g. while it waited for approval)
+                return
+            Demuxer(self.feed, found, packet, failed, name=f"demux:{self.label}").start()
+            video, audio = await _first(streams, self._done)
             await self._attach(video, audio)
-            await watchdog
-        except _Ended:
-            pass
+            reason = await self._done
+        except _Ended as exc:
+            reason = str(exc)
         finally:
-            watchdog.cancel()
-            self.close()
+            await self._finish(reason)
 
     def _found(self, video: MediaCaps | None, audio: MediaCaps | None, streams: asyncio.Future[Any]) -> None:
         # the sources exist before the first packet is handed over: the first keyframe is kept
@@ -109,11 +116,11 @@ class Sender:
     async def _attach(self, video: MediaCaps | None, audio: MediaCaps | None) -> None:
         media = self.service.receiver.media
         if video is None:
-            raise self._end("no video in the stream")
+            raise _Ended("no video in the stream")
         try:
             await media.attach(self.session, self.sources["video"])
         except UnsupportedMedia as exc:
-            raise self._end(f"unsupported video: {exc}") from None
+            raise _Ended(f"unsupported video: {exc}") from None
         if audio is not None:
             try:
                 await media.attach(self.session, self.sources["audio"])
@@ -127,32 +134,27 @@ class Sender:
             source.push(packet)
 
     def _failed(self, message: str, streams: asyncio.Future[Any]) -> None:
-        if self.closed:
-            return
         self.error = message
         log.warning("MPEG-TS sender %s: %s", self.label, message)
         if not streams.done():
-            streams.set_exception(self._end(message))
-        else:
-            asyncio.ensure_future(self._finish(message))
+            streams.set_exception(_Ended(message))
+        self._set_done(message)
 
-    async def _watch(self) -> None:
-        idle = self.service.config.idle_timeout
-        while not self.closed:
-            await asyncio.sleep(min(0.25, idle / 4))
-            if time.monotonic() - self.last_data > idle:
-                await self._finish("the sender stopped")
-                return
-
-    def _end(self, reason: str) -> _Ended:
-        asyncio.ensure_future(self._finish(reason))
-        return _Ended(reason)
+    def _set_done(self, reason: str) -> None:
+        if self._done is not None and not self._done.done():
+            self._done.set_result(reason)
 
     async def _finish(self, reason: str) -> None:
-        if self.session is not None and not self.closed:
-            self.closed = True
-            await self.service.receiver.sessions.end(self.session, reason, notify=False)
+        """The one way out of ``run``: end the core session (a no-op if the box ended it) and close."""
         self.close()
+        if self.session is not None:
+            await self.service.receiver.sessions.end(self.session, reason, notify=False)
+        # a sender that keeps sending after its session ended must not start a new one at once
+        self.service.ignore(self.address)
+
+    def last_activity(self) -> float:
+        """Monotonic time of the last datagram (the core's watchdog reads it while no media flows)."""
+        return self.last_data
 
     def close(self) -> None:
         self.closed = True
@@ -160,6 +162,7 @@ class Sender:
         for source in self.sources.values():
             source.end()
         self.service.forget(self)
+        self._set_done("closed")
 
     def stop(self, reason: str) -> None:
         """The core ended the session: ignore this sender until it has been quiet for a while."""
@@ -175,3 +178,11 @@ class Sender:
 
 class _Ended(Exception):
     pass
+
+
+async def _first(streams: asyncio.Future[Any], done: asyncio.Future[str]) -> Any:
+    """The demuxer's streams, or ``_Ended`` if the sender is over before it found any."""
+    await asyncio.wait((streams, done), return_when=asyncio.FIRST_COMPLETED)
+    if streams.done():
+        return streams.result()
+    raise _Ended(done.result())
