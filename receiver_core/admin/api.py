@@ -209,7 +209,7 @@ class AdminServer:
 
     async def delete_block(self, request: web.Request) -> web.Response:
         identity = request.match_info["identity"]
-        if not self._receiver.sessions.blocklist.remove(identity):
+        if not self._receiver.sessions.unblock(identity, f"api:{request.remote}"):
             return _error(404, f"{identity} is not blocked")
         return web.json_response({"unblocked": identity})
 
@@ -217,7 +217,7 @@ class AdminServer:
         pin = self._receiver.sessions.pin
         if pin.mode != "rotating":
             return _error(409, f"the PIN mode is {pin.mode!r}, not 'rotating'")
-        pin.rotate()
+        self._receiver.sessions.rotate_pin(f"api:{request.remote}")
         return web.json_response({"rotated": True})
 
     async def post_name(self, request: web.Request) -> web.Response:
@@ -228,7 +228,9 @@ class AdminServer:
         problem = _check_name(name) if isinstance(name, str) else "must be a string"
         if problem:
             return _error(400, f"name {problem}")
+        previous = self._receiver.name
         await self._receiver.rename(name)
+        self._receiver.sessions.record("rename", f"api:{request.remote}", old=previous, new=name)
         return web.json_response({"name": self._receiver.name})
 
     def _headless(self) -> Any:
