@@ -166,7 +166,7 @@ class SessionManager:
         self.audit = AuditLog(state_dir / "audit.log" if state_dir else None)
         self._sessions: dict[str, Session] = {}
         self.counters = {"requested": 0, "rejected": 0, "started": 0, "ended": 0, "went_silent": 0}
-        self._watchdog: asyncio.Task[None] | None = None
+        self._reserved = 0  # places freed by preemption, held for the sender that preempted
 
     # ------------------------------------------------------------------------------------ watchdog
 
@@ -321,12 +321,18 @@ class SessionManager:
             self._move(session, Event.QUEUE)
             self.changed.emit("queued")
             return
-        for victim_id in admission.victims:
-            victim = self._sessions.get(victim_id)
-            if victim is not None and victim is not session:
-                await self.end(victim, "preempted")
-        if session.state is not SessionState.ADMITTING:
-            raise SessionRejected(session.end_reason or "the request was withdrawn")
+        self._reserved += 1  # the places the victims free are the newcomer's, not the queue's
+        try:
+            for victim_id in admission.victims:
+                victim = self._sessions.get(victim_id)
+                if victim is not None and victim is not session:
+                    await self.end(victim, "preempted")
+            if session.state is not SessionState.ADMITTING:
+                raise SessionRejected(session.end_reason or "the request was withdrawn")
+            if len(self.on_screen()) >= self.config.max_presenters:
+                raise SessionRejected("the screen is full")  # a victim would not leave: never go over
+        finally:
+            self._reserved -= 1
         await self._start(session)
 
     async def _start(self, session: Session) -> None:
@@ -394,7 +400,7 @@ class SessionManager:
     async def _after_end(self) -> None:
         if self.config.pin_rotate_after_session:
             self.pin.rotate()
-        room = self.config.max_presenters - len(self.on_screen())
+        room = self.config.max_presenters - len(self.on_screen()) - self._reserved
         for waiting in self.queued()[:max(0, room)]:
             if waiting.state is SessionState.QUEUED:  # an earlier start's hooks may have ended it
                 await self._start(waiting)

@@ -207,3 +207,20 @@ async def test_sender_names_are_made_safe_to_show(receiver_factory: Any) -> None
     async with receiver_factory() as rx:
         session = await rx.sessions.request(SessionRequest("test", "192.0.2.1", display_name="evil\u202eexe.txt\x7f\u2028x"))
         assert session.name == "evil\ufffdexe.txt\ufffd\ufffdx"
+
+
+async def test_a_preempting_sender_gets_the_place_it_freed_not_the_queue(receiver_factory: Any) -> None:
+    """Found by the state machine: ending the victim promoted a queued sender first, 3 on a 2-place screen."""
+    from receiver_core import AuthDecision
+
+    class Vouch:
+        @hookimpl
+        def receiver_session_authorize(self, receiver: Any, request: SessionRequest) -> AuthDecision | None:
+            return AuthDecision.allow() if request.peer_address == "192.0.2.50" else None
+
+    async with receiver_factory(config={"session": {"max_presenters": 2}}, plugins={"vouch": Vouch()}) as rx:
+        for i in range(1, 5):
+            await rx.sessions.request(req(f"192.0.2.{i}"))  # two on screen, two queued (unproven)
+        vouched = await rx.sessions.request(req("192.0.2.50"))
+        assert len(rx.sessions.on_screen()) == 2 and vouched.visible
+        assert len(rx.sessions.queued()) == 2
