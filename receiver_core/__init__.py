@@ -1,7 +1,9 @@
 """receiver_core: the small core of the wireless presentation receiver.
 
-Plugins import from here: ``hookimpl``, the model values they return, ``MediaCaps`` and friends,
-and the error categories.
+Everything a plugin author needs is importable from here: ``hookimpl``, ``PluginContext`` (what a
+plugin gets), ``PluginManifest``, the config helpers ``setting`` and ``SectionRegistry``, the
+model values hooks exchange, the media types, sessions, and the error categories. See
+``docs/plugin-authors.md``; tests use ``receiver_core.testing``.
 """
 
 import os as _os
@@ -14,7 +16,8 @@ if _os.path.basename(_sys.argv[0] if _sys.argv else "") == "montage-receiver":
     _signal.signal(_signal.SIGHUP, _signal.SIG_IGN)
 
 from ._version import __version__  # noqa: E402 - after the signal disposition on purpose
-from .app import Receiver  # noqa: E402
+from .config.schema import SectionRegistry, SettingError, setting
+from .context import PluginContext
 from .errors import (
     AuthFailed,
     ConfigError,
@@ -29,7 +32,7 @@ from .errors import (
     SessionRejected,
     UnsupportedMedia,
 )
-from .hookspecs import hookimpl
+from .hookspecs import hookimpl, hookspec
 from .media.caps import MediaCaps, MediaEnded, MediaPacket, MediaSource, QueueSource
 from .model import (
     Admission,
@@ -39,6 +42,7 @@ from .model import (
     ListenerSpec,
     NetChange,
     NetInterface,
+    NetSnapshot,
     Overlay,
     OverlayKind,
     P2PDeviceConfig,
@@ -51,16 +55,26 @@ from .model import (
     Tile,
     WfdSubelement,
 )
+from .session.manager import Session, SessionHandler
+from .session.state import SessionState
 
 __all__ = [
     "__version__",
-    "Receiver",
     "hookimpl",
+    "hookspec",
+    "PluginContext",
+    "PluginManifest",
+    "SectionRegistry",
+    "SettingError",
+    "setting",
     "MediaCaps",
     "MediaEnded",
     "MediaPacket",
     "MediaSource",
     "QueueSource",
+    "Session",
+    "SessionHandler",
+    "SessionState",
     "Admission",
     "AuthDecision",
     "IdleState",
@@ -68,10 +82,10 @@ __all__ = [
     "ListenerSpec",
     "NetChange",
     "NetInterface",
+    "NetSnapshot",
     "Overlay",
     "OverlayKind",
     "P2PDeviceConfig",
-    "PluginManifest",
     "Rect",
     "Route",
     "Screen",

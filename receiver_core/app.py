@@ -9,37 +9,41 @@ the box keeps running.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib.metadata
 import logging
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
 from . import config as config_mod
 from ._version import __version__
 from .aio import TaskSupervisor, await_me_maybe
+from .attribution import CORE_OWNER
 from .config import Config, build_config, plugin_settings, read_toml
 from .config.schema import SectionRegistry
 from .discovery.mdns import MdnsBackend, MdnsPublisher, ZeroconfBackend
 from .discovery.p2p import NullP2P, P2PBackend, P2POwner
-from .errors import ConfigError, NotReady
+from .errors import ConfigError, HookFailed, NotReady, PluginError, describe_error
 from .listeners import ListenerManager
 from .model import NetChange, NetSnapshot
 from .net.monitor import NetlinkMonitor, NetSource
-from .plugins import BUILTINS, BuiltinPlugin, PluginState, ReceiverPluginManager, current_plugin, describe_error
+from .plugins import BUILTINS, BuiltinPlugin, PluginState, ReceiverPluginManager
 from .session.manager import SessionManager
+
+if TYPE_CHECKING:
+    from .admin.api import AdminServer
+    from .display.service import DisplayService
+    from .media.engine import MediaEngine
 
 __all__ = ["Receiver", "load_plugins_and_config"]
 
 log = logging.getLogger(__name__)
-
-CORE_OWNER = "core"
+T = TypeVar("T")
 #: SIGTERM must end the process within 5 s (systemd waits 90): the status API gets this much of it.
 ADMIN_STOP_SECONDS = 1.5
 
@@ -59,27 +63,22 @@ def load_plugins_and_config(
     pm.load(settings, builtins=builtins, entry_points=entry_points)
     for name, plugin in extra_plugins:
         pm.register_plugin(plugin, name, origin="runtime")
-    pm._check_pending()
+    pm.check_hooks()
     registry = SectionRegistry()
-    for impl in pm._impls("receiver_config_sections"):
-        if not pm._callable(impl):
-            continue
-        token = current_plugin.set(impl.plugin_name)
-        try:
-            impl.function(registry=registry)
-        except ConfigError:
-            raise
-        except Exception as exc:
-            raise ConfigError(f"plugin.{impl.plugin_name}", f"receiver_config_sections raised {describe_error(exc)}") from exc
-        finally:
-            current_plugin.reset(token)
+    try:
+        pm.call_each("receiver_config_sections", raise_errors=True, registry=registry)
+    except HookFailed as exc:
+        if isinstance(exc.error, ConfigError):
+            raise exc.error from None
+        raise ConfigError(f"plugin.{exc.plugin}", f"receiver_config_sections raised {describe_error(exc.error)}") from exc
     states = {name: record.active for name, record in pm.records.items()}
     config = build_config(raw, registry, states, plugins=settings, source=source)
     return config, pm
 
 
 class Receiver:
-    """The box. Build with ``Receiver.load(path)`` (or ``for_testing``), then ``async with receiver``."""
+    """The box. Build with ``Receiver.load(path)`` (tests: ``receiver_core.testing.started_receiver``),
+    then ``async with receiver``. Plugins never see it: each gets its ``PluginContext``."""
 
     def __init__(
         self,
@@ -101,17 +100,17 @@ class Receiver:
         self.p2p = P2POwner(self, p2p or NullP2P())
         self.listeners = ListenerManager(self)
         self.sessions: SessionManager = None  # type: ignore[assignment]  # created in start()
-        self.media: Any = None    # media.engine.MediaEngine, created in start()
-        self.display: Any = None  # display.service.DisplayService, created in start()
-        self.admin: Any = None    # admin.api.AdminServer
-        #: Per-plugin state that lives as long as this receiver (key it by your plugin name).
-        self.plugin_state: dict[str, Any] = {}
+        self.media: MediaEngine | None = None
+        self.display: DisplayService | None = None
+        self.admin: AdminServer | None = None
         self._unload: dict[str, list[Callable[[], Any]]] = {}
         self._retiring: set[str] = set()
         self._stopping = False
         self._running = False  # startup finished
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._net_lock = asyncio.Lock()
         plugins.on_failure(self._plugin_failed)
+        plugins.bind_host(self)
 
     # ------------------------------------------------------------------------------------ building
 
@@ -124,49 +123,11 @@ class Receiver:
         config, pm = load_plugins_and_config(raw, source=source, **loader)
         return cls(config, pm, **kwargs)
 
-    @classmethod
-    @contextlib.asynccontextmanager
-    async def for_testing(
-        cls,
-        tmp_path: Path,
-        *,
-        config: Mapping[str, Any] | None = None,
-        plugins: Mapping[str, object] | Iterable[tuple[str, object]] = (),
-        autoload: bool = False,
-        entry_points: Iterable[importlib.metadata.EntryPoint] | None = None,
-        mdns: MdnsBackend | None = None,
-        p2p: P2PBackend | None = None,
-        net: NetSource | None = None,
-    ) -> AsyncIterator[Receiver]:
-        """A started receiver for tests: no autoload, state in ``tmp_path``, status API on a free port,
-        ``null`` display and audio unless ``config`` says otherwise. Fakes come from
-        ``receiver_core.testing``."""
-        from .testing.fakes import FakeMdns, FakeNet
-
-        raw = _deep_merge({
-            "receiver": {"name": "Test Room", "state_dir": str(tmp_path / "state")},
-            "plugins": {"autoload": autoload},
-            "status": {"port": 0},
-            "display": {"backend": "null"},
-            "audio": {"backend": "null"},
-            "session": {"pin_mode": "off"},
-        }, config or {})
-        extra = list(plugins.items()) if isinstance(plugins, Mapping) else list(plugins)
-        cfg, pm = load_plugins_and_config(raw, environ={}, entry_points=entry_points if entry_points is not None
-                                          else (None if autoload else []), extra_plugins=extra)
-        receiver = cls(cfg, pm, mdns=mdns or FakeMdns(), p2p=p2p, net=net or FakeNet.single("eth0", "192.0.2.10"))
-        async with receiver:
-            yield receiver
-
     # ------------------------------------------------------------------------------------ properties
 
     @property
     def name(self) -> str:
         return self.config.receiver.name
-
-    def plugin_config(self, name: str) -> Any:
-        """The validated ``[plugin.<name>]`` section (an instance of the plugin's attrs class)."""
-        return self.config.plugin.get(name)
 
     @property
     def network(self) -> NetSnapshot:
@@ -176,21 +137,46 @@ class Receiver:
         roles = set(self.config.network.advertise_on)
         return [ip for iface in self.network.with_roles(roles) for ip in iface.ipv4]
 
-    # ------------------------------------------------------------------------------------ tasks
+    # ------------------------------------------------------------------------------------ contexts
 
-    def spawn(self, coro: Any, name: str | None = None) -> asyncio.Task[Any]:
-        """Start a supervised task owned by the calling plugin; a crash marks that plugin failed."""
-        return self.supervisor.spawn(coro, current_plugin.get() or CORE_OWNER, name)
+    @property
+    def running(self) -> bool:
+        return self.started_at is not None and not self._stopping
 
-    def on_unload(self, callback: Callable[[], Any]) -> None:
-        """Run ``callback`` (may return an awaitable) when the calling plugin is shut down or retired."""
-        self._unload.setdefault(current_plugin.get() or CORE_OWNER, []).append(callback)
+    def loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            raise RuntimeError("the receiver is not started")
+        return self._loop
 
-    def _task_crashed(self, owner: str, exc: BaseException) -> None:
+    def listener_port(self, plugin: str, name: str) -> int | None:
+        return self.listeners.port(plugin, name)
+
+    def spawn(self, coro: Coroutine[Any, Any, T], name: str | None = None) -> asyncio.Task[T]:
+        """Start a supervised task of the core itself (plugins use ``ctx.spawn``)."""
+        return self.supervisor.spawn(coro, CORE_OWNER, name)
+
+    def spawn_for(self, owner: str, coro: Coroutine[Any, Any, T], name: str | None) -> asyncio.Task[T]:
+        """A supervised task owned by ``owner``: a crash retires that plugin."""
+        if owner in self.plugins.records and not self.plugins.records[owner].active:
+            coro.close()
+            raise PluginError(f"plugin {owner!r} is {self.plugins.records[owner].state.value}: it starts no work")
+        return self.supervisor.spawn(coro, owner, name)
+
+    def add_unload(self, owner: str, callback: Callable[[], Any]) -> None:
+        self._unload.setdefault(owner, []).append(callback)
+
+    def call_hook(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call a hook a plugin declared through ``receiver_addhooks`` (each implementation, isolated)."""
+        return self.plugins.call_each(hook_name, **kwargs)
+
+    def plugin_crashed(self, owner: str, error: BaseException, where: str) -> None:
+        self._task_crashed(owner, error, where)
+
+    def _task_crashed(self, owner: str, exc: BaseException, where: str = "task") -> None:
         if owner == CORE_OWNER:
-            log.error("core task crashed", exc_info=exc)
+            log.error("core %s crashed", where, exc_info=exc)
         else:
-            self.plugins.mark_failed(owner, exc, hook="task")
+            self.plugins.mark_failed(owner, exc, hook=where)
 
     def _plugin_failed(self, name: str, error: str) -> None:
         if self.started_at is None or self._stopping or name in self._retiring:
@@ -213,9 +199,9 @@ class Receiver:
 
     async def _unload_plugin(self, name: str) -> None:
         try:
-            await self.plugins.acall_each("receiver_shutdown", only=name, receiver=self)
-        except Exception as exc:
-            log.error("plugin %s: receiver_shutdown raised %s", name, describe_error(exc))
+            await self.plugins.acall_each("receiver_shutdown", only=name, raise_errors=True)
+        except HookFailed as exc:
+            log.error("plugin %s: receiver_shutdown raised %s", name, describe_error(exc.error))
         for callback in reversed(self._unload.pop(name, [])):
             try:
                 await await_me_maybe(callback())
@@ -245,15 +231,16 @@ class Receiver:
         from .media.engine import MediaEngine
 
         self.started_at = time.monotonic()
+        self._loop = asyncio.get_running_loop()
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.sessions = SessionManager(self, state_dir=self.state_dir)
         self.supervisor.spawn(self.sessions.watch(), CORE_OWNER, "session-watchdog")
-        self.plugins.call_each("receiver_configure", receiver=self)
+        self.plugins.call_each("receiver_configure")
         await self.net.start(self._network_changed)
         self.media = MediaEngine(self)
         self.display = DisplayService(self)
         await self.display.start()
-        self.media.start()
+        self.media.start(self.display)
         for name in [n for n in self.plugins.active_names()]:
             await self._start_plugin(name)
         await self.listeners.bind_all()
@@ -274,15 +261,16 @@ class Receiver:
         if not record.active:
             return
         try:
-            await self.plugins.acall_each("receiver_startup", only=name, receiver=self)
-        except NotReady as exc:
+            await self.plugins.acall_each("receiver_startup", only=name, raise_errors=True)
+        except HookFailed as failed:
+            if not isinstance(failed.error, NotReady):
+                self.plugins.mark_failed(name, failed.error, hook="receiver_startup")
+                return
+            exc = failed.error
             delay = min(30.0, 2.0 ** attempt)
             record.error = f"not ready: {describe_error(exc)} (retry in {delay:.0f} s)"
             log.warning("plugin %s not ready (%s); retrying in %.0f s", name, exc, delay)
             self.supervisor.spawn(self._retry_start(name, attempt + 1, delay), CORE_OWNER, f"retry:{name}")
-            return
-        except Exception as exc:
-            self.plugins.mark_failed(name, exc, hook="receiver_startup")
             return
         record.state = PluginState.RUNNING
         record.error = None
@@ -365,7 +353,7 @@ class Receiver:
             await self.p2p.refresh()
             if self.display is not None:
                 self.display.invalidate()
-            await self.plugins.acall_each("receiver_network_changed", receiver=self, change=change)
+            await self.plugins.acall_each("receiver_network_changed", change=change)
 
     async def rename(self, name: str) -> None:
         """Change the box name at run time: adverts, Wi-Fi Direct name and idle screen follow."""
@@ -401,7 +389,7 @@ class Receiver:
     # ------------------------------------------------------------------------------------ status
 
     def plugin_status(self) -> list[dict[str, Any]]:
-        extra = dict(self.plugins.call_each("receiver_status", receiver=self)) if self.started_at else {}
+        extra = dict(self.plugins.call_each("receiver_status")) if self.started_at else {}
         out = []
         for name, record in sorted(self.plugins.records.items()):
             manifest = record.manifest
@@ -416,6 +404,8 @@ class Receiver:
                 "error": record.error,
                 "hooks": self.plugins.hooks_of(name),
                 "provides": list(manifest.provides) if manifest else [],
+                "summary": manifest.summary if manifest else "",
+                "service_types": list(manifest.service_types) if manifest else [],
                 "status": extra.get(name),
             })
         return out
@@ -439,12 +429,3 @@ class Receiver:
             "display": self.display.status() if self.display else None,
         }
 
-
-def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out

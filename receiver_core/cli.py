@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._version import __version__
-from .config import DEFAULT_PATH, config_to_dict, dump_toml, read_toml
+from .config import DEFAULT_PATH, config_descriptions, config_to_dict, dump_toml, read_toml
 from .errors import ConfigError, PluginError
 
 __all__ = ["main"]
@@ -36,7 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     cfg = sub.add_parser("config", help="configuration").add_subparsers(dest="config_command", required=True)
     check = cfg.add_parser("check", help="validate a file")
     check.add_argument("file")
-    cfg.add_parser("show", help="effective configuration, secrets redacted")
+    show = cfg.add_parser("show", help="effective configuration, secrets redacted")
+    show.add_argument("--describe", action="store_true", help="each setting's description as a comment")
     status = sub.add_parser("status", help="status of the running box (found through the config)")
     status.add_argument("--json", action="store_true")
     net = sub.add_parser("net", help="interfaces, roles and addresses")
@@ -87,9 +88,9 @@ def _load(path: str | None) -> tuple[Any, Any]:
 
 
 def _api_get(config: Any, path: str) -> Any:
-    host = config.status.bind
-    host = "127.0.0.1" if host == "0.0.0.0" else ("::1" if host == "::" else host)
-    url = f"http://{'[' + host + ']' if ':' in host else host}:{config.status.port}{path}"
+    from .admin.api import status_url
+
+    url = status_url(config.status.bind, config.status.port) + path
     with urllib.request.urlopen(url, timeout=3) as response:  # noqa: S310 - local status API
         return json.loads(response.read())
 
@@ -126,7 +127,7 @@ def _plugins_list(args: argparse.Namespace) -> int:
 
 def _config(args: argparse.Namespace) -> int:
     if args.config_command == "check":
-        from .display.backend import check_backend_names
+        from .display.registry import check_backend_names
 
         config, pm = _load(args.file)
         check_backend_names(pm, config.display.backend, config.audio.backend)
@@ -134,7 +135,7 @@ def _config(args: argparse.Namespace) -> int:
         return 0
     config, _pm = _load(args.config)
     print(f"# effective configuration ({config.source or 'built-in defaults'}); secrets redacted")
-    print(dump_toml(config_to_dict(config)), end="")
+    print(dump_toml(config_to_dict(config), config_descriptions(config) if args.describe else None), end="")
     return 0
 
 
@@ -209,7 +210,7 @@ def _hash_password() -> int:
     return 0
 
 
-def _print_table(rows: list[tuple[str, ...]]) -> None:
+def _print_table(rows: Sequence[tuple[str, ...]]) -> None:
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())

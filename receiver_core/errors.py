@@ -97,3 +97,20 @@ class LocalProtocolError(ProtocolError):
 
 class RemoteProtocolError(ProtocolError):
     """The peer broke the protocol: send an error reply, end its session, no traceback."""
+
+
+class HookFailed(Exception):
+    """A hook implementation raised or answered wrongly (``call_first``, or a call with ``raise_errors``)."""
+
+    def __init__(self, hook: str, plugin: str, error: BaseException | str) -> None:
+        self.hook = hook
+        self.plugin = plugin
+        self.error = error
+        super().__init__(f"{plugin}: {hook}: {describe_error(error)}")
+
+
+def describe_error(error: BaseException | str) -> str:
+    if isinstance(error, str):
+        return error
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

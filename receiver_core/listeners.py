@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .attribution import acting_as
 from .model import ListenerSpec
-from .plugins import current_plugin
 
 if TYPE_CHECKING:
     from .app import Receiver
@@ -42,14 +42,8 @@ class ListenerManager:
     async def bind_all(self, only: str | None = None) -> None:
         """Bind every plugin's listeners (or only one plugin's, after a delayed start)."""
         plugins = self._receiver.plugins
-        if only is None:
-            answers = plugins.call_each("receiver_listeners", running_only=True, receiver=self._receiver)
-        else:
-            answers = plugins.call_plugin("receiver_listeners", only, receiver=self._receiver)
+        answers = plugins.call_each("receiver_listeners", only=only, running_only=only is None)
         for plugin, specs in answers:
-            if not isinstance(specs, (list, tuple)) or not all(isinstance(s, ListenerSpec) for s in specs):
-                plugins.mark_failed(plugin, "must return a list of ListenerSpec", hook="receiver_listeners")
-                continue
             error = await self._bind_plugin(plugin, specs)
             if error:
                 await self.close_plugin(plugin)
@@ -63,13 +57,11 @@ class ListenerManager:
                 if clash is not None:
                     return (f"{spec.transport} port {spec.port} ({spec.name}) is already taken by "
                             f"{clash.plugin} ({clash.spec.name})")
-            token = current_plugin.set(plugin)  # the protocol's callbacks run in the plugin's context
             try:
-                bound = await self._bind(plugin, spec)
+                with acting_as(plugin):  # the protocol's callbacks run in the plugin's context
+                    bound = await self._bind(plugin, spec)
             except OSError as exc:
                 return f"cannot bind {spec.transport} port {spec.port} ({spec.name}): {exc.strerror or exc}"
-            finally:
-                current_plugin.reset(token)
             self._bound.append(bound)
             log.info("%s listens on %s port %d (%s)", plugin, spec.transport, bound.port, spec.name)
         return None

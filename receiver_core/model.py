@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 
-def _tuple(value: Any) -> tuple:
+def _tuple(value: Any) -> tuple[Any, ...]:
     return tuple(value)
 
 
@@ -50,7 +50,7 @@ class PluginManifest:
     name: str
     display_name: str
     version: str
-    requires_core: str = ">=0.1"
+    requires_core: str = ">=0.2"
     service_types: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     needs: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     loggers: tuple[str, ...] = attrs.field(default=(), converter=_tuple)

@@ -10,7 +10,7 @@ A plugin that fails to import, carries a bad manifest or implements an unknown h
 
 from __future__ import annotations
 
-import contextvars
+import difflib
 import enum
 import importlib
 import importlib.metadata
@@ -28,8 +28,10 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from . import hookspecs
 from ._version import __version__ as CORE_VERSION
-from .aio import await_me_maybe
-from .errors import ConfigError, PluginError
+from .attribution import acting_as
+from .config.schema import PluginsSection
+from .context import ContextHost, CoreContext, PluginContext
+from .errors import ConfigError, HookFailed, PluginError, describe_error
 from .model import PluginManifest
 
 log = logging.getLogger(__name__)
@@ -40,25 +42,22 @@ ENTRY_POINT_GROUP = "receiver_core.plugins"
 
 @attrs.frozen
 class BuiltinPlugin:
+    """A core behaviour written as a plugin: ``target`` is ``module:Class`` (built with a ``CoreContext``)."""
+
     name: str
-    module: str
+    target: str
     essential: bool = False
 
 
 #: Core behaviour written as plugins, replaceable like any other (unless essential).
 BUILTINS: tuple[BuiltinPlugin, ...] = (
-    BuiltinPlugin("core_admin", "receiver_core.builtin.core_admin", essential=True),
-    BuiltinPlugin("pin_auth", "receiver_core.builtin.pin_auth", essential=True),
-    BuiltinPlugin("admission", "receiver_core.builtin.admission"),
-    BuiltinPlugin("layouts", "receiver_core.builtin.layouts"),
-    BuiltinPlugin("pyav_decoders", "receiver_core.builtin.pyav_decoders"),
-    BuiltinPlugin("display_backends", "receiver_core.builtin.display_backends"),
-    BuiltinPlugin("idle_screen", "receiver_core.builtin.idle_screen"),
+    BuiltinPlugin("core_admin", "receiver_core.builtin.core_admin:CoreAdmin", essential=True),
+    BuiltinPlugin("pin_auth", "receiver_core.builtin.pin_auth:PinAuth", essential=True),
+    BuiltinPlugin("layouts", "receiver_core.builtin.layouts:Layouts"),
+    BuiltinPlugin("pyav_decoders", "receiver_core.builtin.pyav_decoders:PyAVDecoders"),
+    BuiltinPlugin("display_backends", "receiver_core.builtin.display_backends:OutputBackends"),
+    BuiltinPlugin("idle_screen", "receiver_core.builtin.idle_screen:IdleScreen"),
 )
-
-#: The plugin whose hook is running (or whose task is running): tasks and unload callbacks
-#: created inside a hook are attributed to it.
-current_plugin: contextvars.ContextVar[str | None] = contextvars.ContextVar("receiver_current_plugin", default=None)
 
 
 class PluginState(enum.Enum):
@@ -77,7 +76,6 @@ class PluginRecord:
     name: str
     origin: str  # builtin | entry-point | runtime
     state: PluginState
-    module: object | None = attrs.field(default=None, repr=False)
     manifest: PluginManifest | None = None
     distribution: str | None = None
     version: str | None = None
@@ -89,51 +87,30 @@ class PluginRecord:
         return self.state in (PluginState.LOADED, PluginState.RUNNING)
 
 
-@attrs.frozen
-class PluginSettings:
-    """The ``[plugins]`` section, read before any plugin is imported."""
-
-    autoload: bool = True
-    disabled: tuple[str, ...] = ()
-    enabled: tuple[str, ...] = ()
-    required: tuple[str, ...] = ()
-
-
-class HookFailed(Exception):
-    """Raised by ``call_first`` when the answering plugin raised or answered with an awaitable."""
-
-    def __init__(self, hook: str, plugin: str, error: BaseException | str) -> None:
-        self.hook = hook
-        self.plugin = plugin
-        self.error = error
-        super().__init__(f"{plugin}: {hook}: {describe_error(error)}")
-
-
-def describe_error(error: BaseException | str) -> str:
-    if isinstance(error, str):
-        return error
-    text = str(error)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
-
-
 class ReceiverPluginManager(pluggy.PluginManager):
-    """pluggy's manager plus the receiver's policy: prefix check, records, isolation."""
+    """pluggy's registry plus the receiver's policy: contexts, records, one checked call path."""
 
     def __init__(self) -> None:
         super().__init__(hookspecs.PROJECT)
         self.add_hookspecs(hookspecs)
         self.records: dict[str, PluginRecord] = {}
+        self.contexts: dict[str, PluginContext] = {}
+        self._host: ContextHost | None = None
         self._failure_listeners: list[Callable[[str, str], None]] = []
-        if os.environ.get("RECEIVER_TRACE_HOOKS") == "1":
-            self.trace.root.setwriter(lambda text: hook_log.debug(text.rstrip()))
-            self.enable_tracing()
+        #: ``RECEIVER_TRACE_HOOKS=1``: log every hook answer (type and size only, never contents)
+        self.trace_hooks = os.environ.get("RECEIVER_TRACE_HOOKS") == "1"
 
     # ------------------------------------------------------------------------------- registration
 
     def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
         opts = super().parse_hookimpl_opts(plugin, name)
-        if opts is not None and not name.startswith(hookspecs.PROJECT + "_"):
+        if opts is None:
+            return None
+        if not name.startswith(hookspecs.PROJECT + "_"):
             raise PluginError(f"{name!r} is marked as a hook implementation but does not start with 'receiver_'")
+        if opts.get("wrapper") or opts.get("hookwrapper"):
+            raise PluginError(f"{name!r}: wrapper implementations are not supported (the host calls each "
+                              "implementation itself, so a wrapper would never run); use tryfirst/trylast")
         return opts
 
     def register_plugin(
@@ -146,63 +123,70 @@ class ReceiverPluginManager(pluggy.PluginManager):
         distribution: str | None = None,
         version: str | None = None,
     ) -> PluginRecord:
-        """Validate the manifest and register; raises ``PluginError`` when refused."""
+        """Build (a class or factory is called with the plugin's context), validate, register.
+
+        ``plugin`` is a class or factory taking a ``PluginContext`` (the usual case), a module of
+        hook functions, or an object that is already built. Raises ``PluginError`` when refused."""
+        if name in self.records and self.records[name].active:
+            raise PluginError(f"plugin {name!r} is already registered")
+        ctx = (CoreContext if origin == "builtin" else PluginContext)(name)
         manifest = getattr(plugin, "manifest", None)
         if manifest is None and origin != "runtime":
             raise PluginError(f"plugin {name!r} has no 'manifest' (a receiver_core.PluginManifest)")
         if manifest is not None:
             validate_manifest(manifest, name)
-        if name in self.records and self.records[name].active:
-            raise PluginError(f"plugin {name!r} is already registered")
+        obj = _build(plugin, ctx, name)
         try:
-            self.register(plugin, name=name)
+            self.register(obj, name=name)
         except (ValueError, pluggy.PluginValidationError) as exc:
             raise PluginError(f"plugin {name!r}: {exc}") from exc
+        self.contexts[name] = ctx
+        if self._host is not None:
+            ctx.bind(self._host)
         record = PluginRecord(
             name=name,
             origin=origin,
             state=PluginState.LOADED,
-            module=plugin,
             manifest=manifest,
             distribution=distribution,
             version=version or (manifest.version if manifest else None),
             essential=essential,
         )
         self.records[name] = record
-        self._after_register(plugin, name)
+        self._after_register(obj, name)
         return record
 
     def _after_register(self, plugin: object, name: str) -> None:
-        for impl in self._impls("receiver_addhooks"):
-            if impl.plugin_name == name:
-                try:
-                    impl.function(**_kwargs(impl, {"pluginmanager": self}))
-                except Exception as exc:  # a plugin that cannot declare its contract cannot run
-                    self.unregister(name=name)
-                    raise PluginError(f"plugin {name!r}: receiver_addhooks: {describe_error(exc)}") from exc
-        observers = self._impls("receiver_plugin_registered")
-        for impl in observers:
-            if impl.plugin_name == name:
-                # a new observer sees everyone registered before it (historic replay)
-                for other, other_plugin in self.list_name_plugin():
-                    if other != name and other_plugin is not None:
-                        self._call_observer(impl, other_plugin, other)
-            self._call_observer(impl, plugin, name)
-
-    def _call_observer(self, impl: pluggy.HookImpl, plugin: object, name: str) -> None:
-        self._call_impl(
-            "receiver_plugin_registered", impl, {"plugin": plugin, "plugin_name": name, "manager": self}
-        )
+        try:
+            self.call_each("receiver_addhooks", only=name, raise_errors=True,
+                           pluginmanager=hookspecs.HookDeclarer(self))
+        except HookFailed as exc:  # a plugin that cannot declare its contract cannot run
+            self.unregister(name=name)
+            self.records.pop(name, None)
+            self.contexts.pop(name, None)
+            raise PluginError(f"plugin {name!r}: receiver_addhooks: {describe_error(exc.error)}") from exc
+        if name in self._names_of("receiver_plugin_registered"):
+            # a new observer sees everyone registered before it (historic replay)
+            for other, other_plugin in self.list_name_plugin():
+                if other != name and other_plugin is not None:
+                    self.call_each("receiver_plugin_registered", only=name, plugin=other_plugin, plugin_name=other)
+        self.call_each("receiver_plugin_registered", plugin=plugin, plugin_name=name)
 
     def record_missing(self, name: str, state: PluginState, error: str | None = None, **fields: Any) -> None:
         self.records[name] = PluginRecord(name=name, origin=fields.pop("origin", "entry-point"), state=state,
                                           error=error, **fields)
 
+    def bind_host(self, host: ContextHost) -> None:
+        """Give every plugin context the running box (called once by the ``Receiver``)."""
+        self._host = host
+        for ctx in self.contexts.values():
+            ctx.bind(host)
+
     # ------------------------------------------------------------------------------------ loading
 
     def load(
         self,
-        settings: PluginSettings,
+        settings: PluginsSection,
         *,
         builtins: Iterable[BuiltinPlugin] = BUILTINS,
         entry_points: Iterable[importlib.metadata.EntryPoint] | None = None,
@@ -219,15 +203,17 @@ class ReceiverPluginManager(pluggy.PluginManager):
             if self.is_blocked(builtin.name):
                 self.records[builtin.name].origin = "builtin"
                 continue
-            module = importlib.import_module(builtin.module)
-            self.register_plugin(module, builtin.name, origin="builtin", essential=builtin.essential,
+            module_name, _, attr = builtin.target.partition(":")
+            target = getattr(importlib.import_module(module_name), attr) if attr else importlib.import_module(module_name)
+            self.register_plugin(target, builtin.name, origin="builtin", essential=builtin.essential,
                                  version=CORE_VERSION)
         eps = list(entry_points if entry_points is not None else importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
         names_seen = set()
         for ep in eps:
             names_seen.add(ep.name)
             dist = getattr(ep, "dist", None)
-            dist_fields = {"distribution": dist.name if dist else None, "version": dist.version if dist else None}
+            dist_fields: dict[str, Any] = {"distribution": dist.name if dist else None,
+                                           "version": dist.version if dist else None}
             if self.is_blocked(ep.name):
                 self.records[ep.name] = PluginRecord(name=ep.name, origin="entry-point", state=PluginState.DISABLED,
                                                      **dist_fields)
@@ -239,13 +225,13 @@ class ReceiverPluginManager(pluggy.PluginManager):
                 log.warning("plugin name %r is provided twice; keeping %s", ep.name, self.records[ep.name].origin)
                 continue
             try:
-                module = ep.load()
+                target = ep.load()
             except Exception as exc:  # a broken plugin never stops the box
                 log.error("plugin %s failed to import: %s", ep.name, describe_error(exc))
                 self.record_missing(ep.name, PluginState.FAILED, f"import failed: {describe_error(exc)}", **dist_fields)
                 continue
             try:
-                self.register_plugin(module, ep.name, origin="entry-point", **dist_fields)
+                self.register_plugin(target, ep.name, origin="entry-point", **dist_fields)
             except PluginError as exc:
                 log.error("plugin %s refused: %s", ep.name, exc)
                 self.record_missing(ep.name, PluginState.FAILED, str(exc), **dist_fields)
@@ -253,20 +239,30 @@ class ReceiverPluginManager(pluggy.PluginManager):
             if name not in names_seen and name not in self.records:
                 log.warning("plugins.enabled names %r but no such plugin is installed", name)
                 self.record_missing(name, PluginState.MISSING, "not installed")
-        self._check_pending()
+        self.check_hooks()
         self._check_required(settings.required)
 
-    def _check_pending(self) -> None:
+    def check_hooks(self) -> None:
+        """Refuse plugins implementing hooks nobody declared, suggesting the closest valid name."""
         while True:
             try:
                 self.check_pending()
                 return
             except pluggy.PluginValidationError as exc:
                 name = self.get_name(exc.plugin) or "?"
+                unknown = [c.name for c in (self.get_hookcallers(exc.plugin) or ()) if c.spec is None]
+                known = [n for n in dir(self.hook) if n.startswith(hookspecs.PROJECT + "_")
+                         and getattr(self.hook, n).spec is not None]
+                hints = []
+                for hook in unknown:
+                    close = difflib.get_close_matches(hook, known, n=1)
+                    hints.append(f"{hook!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+                text = "unknown hook " + ", ".join(hints) if hints else str(exc)
                 if self.records.get(name) and self.records[name].essential:
-                    raise PluginError(str(exc)) from exc
+                    raise PluginError(f"plugin {name!r}: {text}") from exc
                 self.unregister(exc.plugin)
-                self._set_failed(name, f"unknown hook: {exc}")
+                log.error("plugin %s refused: %s", name, text)
+                self._set_failed(name, text)
 
     def _check_required(self, required: Sequence[str]) -> None:
         for text in required:
@@ -329,109 +325,111 @@ class ReceiverPluginManager(pluggy.PluginManager):
 
     # ------------------------------------------------------------------------------------ calling
 
-    def _impls(self, hook_name: str) -> list[pluggy.HookImpl]:
-        """Implementations in pluggy's call order (tryfirst/trylast, LIFO), without wrappers."""
-        caller = getattr(self.hook, hook_name)
-        return [impl for impl in reversed(caller.get_hookimpls()) if not (impl.wrapper or impl.hookwrapper)]
+    def _impls(self, hook_name: str, *, only: str | None = None, running_only: bool = False) -> list[pluggy.HookImpl]:
+        """Implementations to call, in pluggy's order (tryfirst/trylast, LIFO), active plugins only."""
+        caller = getattr(self.hook, hook_name, None)
+        if caller is None:
+            raise PluginError(f"no hook named {hook_name!r}")
+        impls = []
+        for impl in reversed(caller.get_hookimpls()):
+            record = self.records.get(impl.plugin_name)
+            if only is not None and impl.plugin_name != only:
+                continue
+            if record is not None and not record.active:
+                continue
+            if running_only and (record is None or record.state is not PluginState.RUNNING):
+                continue
+            impls.append(impl)
+        return impls
 
-    def _callable(self, impl: pluggy.HookImpl) -> bool:
-        record = self.records.get(impl.plugin_name)
-        return record is None or record.active
+    def _names_of(self, hook_name: str) -> set[str]:
+        return {impl.plugin_name for impl in self._impls(hook_name)}
 
-    def _call_impl(self, hook_name: str, impl: pluggy.HookImpl, kwargs: dict[str, Any]) -> tuple[bool, Any]:
-        token = current_plugin.set(impl.plugin_name)
-        try:
-            value = impl.function(**_kwargs(impl, kwargs))
-        except Exception as exc:
-            self.mark_failed(impl.plugin_name, exc, hook=hook_name)
-            return False, None
-        finally:
-            current_plugin.reset(token)
-        hook_log.debug("%s <- %s: %r", hook_name, impl.plugin_name, value)
+    def _call(self, hook_name: str, impl: pluggy.HookImpl, kwargs: dict[str, Any], *,
+              may_await: bool, raise_errors: bool) -> tuple[bool, Any]:
+        """The one place a hook implementation runs: attribution, the call, the answer's check, failures.
+
+        Returns ``(ok, value)``; ``value`` may be an awaitable only when ``may_await``. On failure the
+        plugin is marked failed, or ``HookFailed`` is raised when ``raise_errors`` (the caller decides)."""
+        name = impl.plugin_name
+        arguments = {arg: (self.contexts.get(name) if arg == "ctx" else kwargs[arg]) for arg in impl.argnames}
+        with acting_as(name):
+            try:
+                value = impl.function(**arguments)
+            except Exception as exc:
+                return self._failed(hook_name, name, exc, raise_errors)
+        if inspect.isawaitable(value):
+            if may_await and _returns(hook_name).may_await:
+                return True, value
+            _discard(value)
+            return self._failed(hook_name, name, "answered a synchronous hook with an awaitable (async def)",
+                                raise_errors)
+        return self._checked(hook_name, name, value, raise_errors)
+
+    def _checked(self, hook_name: str, name: str, value: Any, raise_errors: bool) -> tuple[bool, Any]:
+        problem = _returns(hook_name).problem(value)
+        if problem is not None:
+            return self._failed(hook_name, name, problem, raise_errors)
+        if self.trace_hooks:
+            hook_log.debug("%s <- %s: %s", hook_name, name, _summary(value))
         return True, value
 
-    def call_each(self, hook_name: str, *, running_only: bool = False, **kwargs: Any) -> list[tuple[str, Any]]:
-        """Call every implementation, isolating failures; returns ``(plugin, result)`` pairs.
+    def _failed(self, hook_name: str, name: str, error: BaseException | str, raise_errors: bool) -> tuple[bool, Any]:
+        if raise_errors:
+            if isinstance(error, BaseException):
+                raise HookFailed(hook_name, name, error) from error
+            raise HookFailed(hook_name, name, error)
+        self.mark_failed(name, error, hook=hook_name)
+        return False, None
 
-        Synchronous hooks only: an awaitable result marks the plugin failed (the hook is sync).
-        ``running_only`` skips plugins whose startup has not succeeded (discovery and sockets
-        are for started plugins only).
-        """
+    def call_each(self, hook_name: str, *, only: str | None = None, running_only: bool = False,
+                  raise_errors: bool = False, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call every implementation of a synchronous hook; ``(plugin, answer)`` pairs, ``None`` left out.
+
+        A plugin that raises or answers wrongly is marked failed and the others still run (with
+        ``raise_errors`` a ``HookFailed`` is raised instead). ``only`` calls one plugin;
+        ``running_only`` skips plugins whose startup has not succeeded (discovery and sockets are
+        for started plugins only)."""
         results = []
-        for impl in self._impls(hook_name):
-            if not self._callable(impl):
-                continue
-            if running_only and getattr(self.records.get(impl.plugin_name), "state", None) is not PluginState.RUNNING:
-                continue
-            ok, value = self._call_impl(hook_name, impl, kwargs)
-            if ok and inspect.isawaitable(value):
-                _discard(value)
-                self.mark_failed(impl.plugin_name, "returned an awaitable from a synchronous hook", hook=hook_name)
-                continue
+        for impl in self._impls(hook_name, only=only, running_only=running_only):
+            ok, value = self._call(hook_name, impl, kwargs, may_await=False, raise_errors=raise_errors)
             if ok and value is not None:
                 results.append((impl.plugin_name, value))
         return results
 
-    async def acall_each(self, hook_name: str, *, only: str | None = None, **kwargs: Any) -> list[tuple[str, Any]]:
-        """Like ``call_each`` for "may await" hooks: awaitable results are awaited in the plugin's context."""
+    async def acall_each(self, hook_name: str, *, only: str | None = None, raise_errors: bool = False,
+                         **kwargs: Any) -> list[tuple[str, Any]]:
+        """Like ``call_each`` for "may await" hooks: awaitable answers are awaited as the plugin."""
         results = []
-        for impl in self._impls(hook_name):
-            if only is not None and impl.plugin_name != only:
-                continue
-            if only is None and not self._callable(impl):
-                continue
-            token = current_plugin.set(impl.plugin_name)
-            try:
-                value = await await_me_maybe(impl.function(**_kwargs(impl, kwargs)))
-            except Exception as exc:
-                if only is None:
-                    self.mark_failed(impl.plugin_name, exc, hook=hook_name)
-                else:
-                    raise
-                continue
-            finally:
-                current_plugin.reset(token)
-            if value is not None:
+        for impl in self._impls(hook_name, only=only):
+            ok, value = self._call(hook_name, impl, kwargs, may_await=True, raise_errors=raise_errors)
+            if ok and inspect.isawaitable(value):
+                with acting_as(impl.plugin_name):
+                    try:
+                        value = await value
+                    except Exception as exc:
+                        ok, value = self._failed(hook_name, impl.plugin_name, exc, raise_errors)
+                if ok:
+                    ok, value = self._checked(hook_name, impl.plugin_name, value, raise_errors)
+            if ok and value is not None:
                 results.append((impl.plugin_name, value))
         return results
 
     def call_first(self, hook_name: str, **kwargs: Any) -> tuple[str, Any] | None:
-        """firstresult call with attribution: ``(plugin, result)`` or ``None`` when nobody answered.
+        """firstresult call with attribution: ``(plugin, answer)`` or ``None`` when nobody answered.
 
-        Raises ``HookFailed`` naming the plugin if an implementation raised or answered with an
-        awaitable; the caller applies the hook's fallback (deny, built-in policy, ...). The raising
-        plugin is also marked failed.
-        """
+        Raises ``HookFailed`` naming the plugin if an implementation raised or answered wrongly
+        (the plugin is also marked failed); the caller applies the hook's fallback (deny, built-in
+        policy, ...)."""
         for impl in self._impls(hook_name):
-            if not self._callable(impl):
-                continue
-            token = current_plugin.set(impl.plugin_name)
             try:
-                value = impl.function(**_kwargs(impl, kwargs))
-            except Exception as exc:
-                self.mark_failed(impl.plugin_name, exc, hook=hook_name)
-                raise HookFailed(hook_name, impl.plugin_name, exc) from exc
-            finally:
-                current_plugin.reset(token)
-            if inspect.isawaitable(value):
-                _discard(value)
-                error = "answered a firstresult hook with an awaitable (async def)"
-                self.mark_failed(impl.plugin_name, error, hook=hook_name)
-                raise HookFailed(hook_name, impl.plugin_name, error)
+                _ok, value = self._call(hook_name, impl, kwargs, may_await=False, raise_errors=True)
+            except HookFailed as exc:
+                self.mark_failed(exc.plugin, exc.error, hook=hook_name)
+                raise
             if value is not None:
-                hook_log.debug("%s <- %s: %r", hook_name, impl.plugin_name, value)
                 return impl.plugin_name, value
         return None
-
-    def call_plugin(self, hook_name: str, name: str, **kwargs: Any) -> list[tuple[str, Any]]:
-        """Call one plugin's implementation of a sync hook (used to replay historic hooks)."""
-        results = []
-        for impl in self._impls(hook_name):
-            if impl.plugin_name == name and self._callable(impl):
-                ok, value = self._call_impl(hook_name, impl, kwargs)
-                if ok and value is not None:
-                    results.append((name, value))
-        return results
 
 
 def validate_manifest(manifest: object, name: str) -> None:
@@ -447,10 +445,6 @@ def validate_manifest(manifest: object, name: str) -> None:
         raise PluginError(f"plugin {name!r} requires core {manifest.requires_core} but this is {CORE_VERSION}")
 
 
-def _kwargs(impl: pluggy.HookImpl, available: dict[str, Any]) -> dict[str, Any]:
-    return {name: available[name] for name in impl.argnames}
-
-
 def _discard(awaitable: Awaitable[Any]) -> None:
     close = getattr(awaitable, "close", None)
     if close is not None:
@@ -459,3 +453,26 @@ def _discard(awaitable: Awaitable[Any]) -> None:
 
 def _normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _build(plugin: object, ctx: PluginContext, name: str) -> object:
+    """A class or factory is called with the context; a module or a built object is used as it is."""
+    if not (inspect.isclass(plugin) or inspect.isfunction(plugin)):
+        return plugin
+    factory: Callable[[PluginContext], object] = plugin
+    try:
+        return factory(ctx)
+    except Exception as exc:
+        raise PluginError(f"plugin {name!r} could not be built: {describe_error(exc)}") from exc
+
+
+def _returns(hook_name: str) -> hookspecs.Returns:
+    return hookspecs.RESULTS.get(hook_name, hookspecs.ANY_RESULT)
+
+
+def _summary(value: Any) -> str:
+    """What tracing shows of an answer: its type and size, never its contents (PINs, keys)."""
+    if isinstance(value, (list, tuple)):
+        kinds = sorted({type(v).__name__ for v in value})
+        return f"{len(value)} x {'/'.join(kinds) or '-'}"
+    return type(value).__name__

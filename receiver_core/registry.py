@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from .attribution import current_plugin
 from .errors import PluginError
 
 __all__ = ["NamedRegistry"]
@@ -27,8 +28,6 @@ class NamedRegistry(Generic[T]):
 
     def _add(self, name: str, build: Callable[[str | None], T]) -> None:
         """Store ``build(owner)`` under ``name``; the owner is the plugin whose hook is running."""
-        from .plugins import current_plugin
-
         owner = current_plugin.get()
         if name in self._entries:
             first = getattr(self._entries[name], "owner", None) or "?"

@@ -5,16 +5,21 @@ lands with its own issue. Until then it advertises nothing and accepts no sender
 says so in ``plugins list``.
 """
 
-from receiver_core import hookimpl
-from receiver_core.config.schema import SectionRegistry
+from receiver_core import PluginContext, SectionRegistry, hookimpl
 
 from .config import AirPlayConfig
 from .manifest import manifest
 
-__all__ = ["manifest"]
+__all__ = ["AirPlayPlugin", "manifest"]
 
 
-@hookimpl
-def receiver_config_sections(registry: SectionRegistry) -> None:
-    """Declare ``[plugin.airplay]``."""
-    registry.add("airplay", AirPlayConfig, description="AirPlay mirroring and audio")
+class AirPlayPlugin:
+    manifest = manifest
+
+    def __init__(self, ctx: PluginContext) -> None:
+        self.ctx = ctx
+
+    @hookimpl
+    def receiver_config_sections(self, registry: SectionRegistry) -> None:
+        """Declare ``[plugin.airplay]``."""
+        registry.add("airplay", AirPlayConfig, description="AirPlay mirroring and audio")

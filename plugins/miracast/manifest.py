@@ -4,7 +4,7 @@ manifest = PluginManifest(
     name="miracast",
     display_name="Miracast",
     version="0.1.0",
-    requires_core=">=0.1,<0.2",
+    requires_core=">=0.2,<0.3",
     service_types=("_display._tcp",),
     needs=("p2p",),
     provides=("settings only: the protocol is not implemented yet",),

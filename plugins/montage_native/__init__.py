@@ -4,16 +4,21 @@ Today it only declares its typed settings: signalling, DTLS-SRTP media and TURN 
 issue. Until then it serves no join page and accepts no browser.
 """
 
-from receiver_core import hookimpl
-from receiver_core.config.schema import SectionRegistry
+from receiver_core import PluginContext, SectionRegistry, hookimpl
 
 from .config import NativeConfig
 from .manifest import manifest
 
-__all__ = ["manifest"]
+__all__ = ["NativePlugin", "manifest"]
 
 
-@hookimpl
-def receiver_config_sections(registry: SectionRegistry) -> None:
-    """Declare ``[plugin.montage_native]``."""
-    registry.add("montage_native", NativeConfig, description="Browser sharing over WebRTC")
+class NativePlugin:
+    manifest = manifest
+
+    def __init__(self, ctx: PluginContext) -> None:
+        self.ctx = ctx
+
+    @hookimpl
+    def receiver_config_sections(self, registry: SectionRegistry) -> None:
+        """Declare ``[plugin.montage_native]``."""
+        registry.add("montage_native", NativeConfig, description="Browser sharing over WebRTC")

@@ -1,6 +1,6 @@
 import attrs
 
-from receiver_core.config.schema import setting
+from receiver_core import setting
 
 
 @attrs.frozen

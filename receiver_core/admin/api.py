@@ -20,15 +20,16 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from ..attribution import acting_as
+from ..config.schema import check_box_name
 from ..errors import InvalidTransition
-from ..model import Route
 from ..session.pin import FailureLimiter
 from .auth import verify_password
 
 if TYPE_CHECKING:
     from ..app import Receiver
 
-__all__ = ["AdminServer"]
+__all__ = ["AdminServer", "status_url"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,12 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY = 16 * 1024
 MAX_MJPEG_CLIENTS = 4
 PUBLIC_KEY = web.AppKey("public_routes", set)
+
+
+def status_url(bind: str, port: int) -> str:
+    """The URL a local client uses to reach the status API bound to ``bind``:``port``."""
+    host = "127.0.0.1" if bind == "0.0.0.0" else ("::1" if bind == "::" else bind)
+    return f"http://{'[' + host + ']' if ':' in host else host}:{port}"
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -79,19 +86,36 @@ class AdminServer:
 
     def _mount_plugin_routes(self, app: web.Application) -> None:
         plugins = self._receiver.plugins
-        for plugin, routes in plugins.call_each("receiver_admin_routes", receiver=self._receiver):
-            if not isinstance(routes, (list, tuple)) or not all(isinstance(x, Route) for x in routes):
-                plugins.mark_failed(plugin, "must return a list of Route", hook="receiver_admin_routes")
-                continue
+        for plugin, routes in plugins.call_each("receiver_admin_routes"):
             for route in routes:
                 path = f"/plugins/{plugin}/{route.path.lstrip('/')}"
                 try:
-                    resource = app.router.add_route(route.method.upper(), path, route.handler)
+                    resource = app.router.add_route(route.method.upper(), path, self._attributed(plugin, route.handler))
                 except (ValueError, RuntimeError) as exc:
                     plugins.mark_failed(plugin, f"route {path}: {exc}", hook="receiver_admin_routes")
                     break
                 if route.public:
                     app[PUBLIC_KEY].add(resource.resource)
+
+    def _attributed(self, plugin: str, handler: Handler) -> Handler:
+        """Run a plugin's route as that plugin: an exception or a non-response answer is a JSON 500
+        and marks that plugin failed, like any other hook of it."""
+        async def run(request: web.Request) -> web.StreamResponse:
+            with acting_as(plugin):
+                try:
+                    response: object = await handler(request)
+                except web.HTTPException:
+                    raise
+                except Exception as exc:
+                    self._receiver.plugins.mark_failed(plugin, exc, hook=f"route {request.method} {request.path}")
+                    return _error(500, f"plugin {plugin} failed on this request")
+            if not isinstance(response, web.StreamResponse):
+                self._receiver.plugins.mark_failed(
+                    plugin, f"must return an aiohttp response, not {type(response).__name__}",
+                    hook=f"route {request.method} {request.path}")
+                return _error(500, f"plugin {plugin} answered this request wrongly")
+            return response
+        return run
 
     async def start(self) -> None:
         cfg = self._receiver.config.status
@@ -109,9 +133,8 @@ class AdminServer:
 
     @property
     def url(self) -> str:
-        host = self._receiver.config.status.bind
-        host = "127.0.0.1" if host == "0.0.0.0" else ("::1" if host == "::" else host)
-        return f"http://{'[' + host + ']' if ':' in host else host}:{self.port}"
+        """Where a local client reaches this server (tests use it with ``port = 0``)."""
+        return status_url(self._receiver.config.status.bind, self.port or 0)
 
     # ------------------------------------------------------------------------------------ middlewares
 
@@ -221,11 +244,11 @@ class AdminServer:
         return web.json_response({"rotated": True})
 
     async def post_name(self, request: web.Request) -> web.Response:
-        from ..config.schema import _check_name
-
         body = await _json_object(request)
         name = body.get("name")
-        problem = _check_name(name) if isinstance(name, str) else "must be a string"
+        if not isinstance(name, str):
+            return _error(400, "name must be a string")
+        problem = check_box_name(name)
         if problem:
             return _error(400, f"name {problem}")
         previous = self._receiver.name

@@ -7,22 +7,24 @@ moderation action, unblock, PIN rotation and rename, one fsynced JSON line each 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._version import __version__
+from ..context import CoreContext
 from ..hookspecs import hookimpl
 from ..model import PluginManifest
 
-if TYPE_CHECKING:
-    from ..app import Receiver
 
-manifest = PluginManifest(name="core_admin", display_name="Core admin", version=__version__,
-                          provides=("moderation audit log",))
+class CoreAdmin:
+    manifest = PluginManifest(name="core_admin", display_name="Core admin", version=__version__,
+                              provides=("moderation audit log",))
 
+    def __init__(self, ctx: CoreContext) -> None:
+        self.ctx = ctx
 
-@hookimpl
-def receiver_status(receiver: Receiver) -> dict[str, Any]:
-    """Where the audit log is, how many entries were written and the last write error."""
-    sessions = getattr(receiver, "sessions", None)
-    audit = sessions.audit.status() if sessions is not None else {}
-    return {"audit_log": audit.get("path"), "audit": audit}
+    @hookimpl
+    def receiver_status(self) -> dict[str, Any]:
+        """Where the audit log is, how many entries were written and the last write error."""
+        sessions = getattr(self.ctx.host(), "sessions", None)
+        audit = sessions.audit.status() if sessions is not None else {}
+        return {"audit_log": audit.get("path"), "audit": audit}

@@ -1,7 +1,4 @@
-"""Built-in layouts: fullscreen, side by side, 2x2 quad, and auto (1 full, 2 split, 3-4 quad).
-
-The newest presenter is heard (audio focus) and, in full screen, seen.
-"""
+"""Built-in layouts: the ``[display] layout`` mode (auto, fullscreen, side-by-side, quad)."""
 
 from __future__ import annotations
 
@@ -9,49 +6,23 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .._version import __version__
+from ..context import CoreContext
+from ..display.layouts import compute_layout
 from ..hookspecs import hookimpl
-from ..model import Layout, PluginManifest, Rect, Screen, Tile
+from ..model import Layout, PluginManifest, Screen
 
 if TYPE_CHECKING:
-    from ..app import Receiver
     from ..session.manager import Session
 
-manifest = PluginManifest(name="layouts", display_name="Layouts", version=__version__,
-                          provides=("fullscreen", "side-by-side", "quad", "auto"))
 
+class Layouts:
+    manifest = PluginManifest(name="layouts", display_name="Layouts", version=__version__,
+                              provides=("fullscreen", "side-by-side", "quad", "auto"))
 
-def _edges(total: int, parts: int) -> list[int]:
-    return [round(total * i / parts / 2) * 2 for i in range(parts + 1)]
+    def __init__(self, ctx: CoreContext) -> None:
+        self.ctx = ctx
 
-
-def _grid(screen: Screen, ids: Sequence[str], cols: int, rows: int) -> list[Tile]:
-    xs, ys = _edges(screen.width, cols), _edges(screen.height, rows)
-    tiles = []
-    for index, session_id in enumerate(ids[: cols * rows]):
-        col, row = index % cols, index // cols
-        tiles.append(Tile(session_id, Rect(xs[col], ys[row], xs[col + 1] - xs[col], ys[row + 1] - ys[row])))
-    return tiles
-
-
-def compute_layout(mode: str, screen: Screen, sessions: Sequence[Session]) -> Layout:
-    """Tiles for ``sessions`` (oldest first) in ``mode``."""
-    ids = [s.id for s in sessions]
-    if not ids:
-        return Layout(name=mode)
-    if mode == "auto":
-        mode = "fullscreen" if len(ids) == 1 else "side-by-side" if len(ids) == 2 else "quad"
-    focus = ids[-1]
-    if mode == "fullscreen":
-        tiles = [Tile(focus, Rect(0, 0, screen.width, screen.height))]
-    elif mode == "side-by-side":
-        shown = ids[-4:]
-        tiles = _grid(screen, shown, len(shown), 1)
-    else:
-        tiles = _grid(screen, ids[-4:], 2, 2)
-    return Layout(tiles=tiles, audio_focus=focus, name=mode)
-
-
-@hookimpl(trylast=True)
-def receiver_layout(receiver: Receiver, screen: Screen, sessions: Sequence[Session]) -> Layout:
-    """The layout named in ``[display] layout``."""
-    return compute_layout(receiver.config.display.layout, screen, sessions)
+    @hookimpl(trylast=True)
+    def receiver_layout(self, screen: Screen, sessions: Sequence[Session]) -> Layout:
+        """The layout named in ``[display] layout``."""
+        return compute_layout(self.ctx.core_config.display.layout, screen, sessions)

@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from .._version import __version__
+from ..context import CoreContext
 from ..hookspecs import hookimpl
 from ..model import AuthDecision, PluginManifest, SessionRequest
 
-if TYPE_CHECKING:
-    from ..app import Receiver
 
-manifest = PluginManifest(name="pin_auth", display_name="PIN and approval", version=__version__,
-                          provides=("box PIN (off/fixed/rotating)", "moderator approval", "meeting ID check"))
+class PinAuth:
+    manifest = PluginManifest(name="pin_auth", display_name="PIN and approval", version=__version__,
+                              provides=("box PIN (off/fixed/rotating)", "moderator approval", "meeting ID check"))
 
+    def __init__(self, ctx: CoreContext) -> None:
+        self.ctx = ctx
 
-@hookimpl(trylast=True)
-def receiver_session_authorize(receiver: Receiver, request: SessionRequest) -> AuthDecision:
-    """Everyone needs the PIN when one is set and approval when it is on; a wrong meeting ID is denied."""
-    if request.meeting_id is not None and not receiver.sessions.meeting.matches(request.meeting_id):
-        return AuthDecision.deny("wrong meeting ID")
-    return AuthDecision.challenge(pin=receiver.sessions.pin.required, approval=receiver.config.session.approval)
+    @hookimpl(trylast=True)
+    def receiver_session_authorize(self, request: SessionRequest) -> AuthDecision:
+        """Everyone needs the PIN when one is set and approval when it is on; a wrong meeting ID is denied."""
+        sessions = self.ctx.sessions
+        if request.meeting_id is not None and not sessions.meeting_matches(request.meeting_id):
+            return AuthDecision.deny("wrong meeting ID")
+        return AuthDecision.challenge(pin=sessions.pin.required, approval=self.ctx.core_config.session.approval)

@@ -6,13 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .._version import __version__
+from ..context import CoreContext
 from ..hookspecs import hookimpl
 from ..media.caps import AUDIO, VIDEO, MediaCaps
 from ..media.decoders import RANK_PRIMARY, DecoderOptions, DecoderRegistry, DecoderSpec, PassthroughDecoder, PyAVDecoder
 from ..model import PluginManifest
-
-manifest = PluginManifest(name="pyav_decoders", display_name="PyAV decoders", version=__version__,
-                          provides=("H.264", "H.265", "VP8", "AAC-LC", "AAC-ELD", "ALAC", "LPCM/L16", "Opus"))
 
 
 def _ffmpeg(codec_name: str | None = None) -> Callable[[MediaCaps, DecoderOptions], PyAVDecoder]:
@@ -52,8 +50,15 @@ SPECS = (
 )
 
 
-@hookimpl
-def receiver_register_decoders(registry: DecoderRegistry) -> None:
-    """Register the PyAV decoders at PRIMARY rank; a hardware decoder can outrank them."""
-    for spec in SPECS:
-        registry.add(spec)
+class PyAVDecoders:
+    manifest = PluginManifest(name="pyav_decoders", display_name="PyAV decoders", version=__version__,
+                              provides=("H.264", "H.265", "VP8", "AAC-LC", "AAC-ELD", "ALAC", "LPCM/L16", "Opus"))
+
+    def __init__(self, ctx: CoreContext) -> None:
+        self.ctx = ctx
+
+    @hookimpl
+    def receiver_register_decoders(self, registry: DecoderRegistry) -> None:
+        """Register the PyAV decoders at PRIMARY rank; a hardware decoder can outrank them."""
+        for spec in SPECS:
+            registry.add(spec)

@@ -39,6 +39,7 @@ __all__ = [
     "Config",
     "read_toml",
     "plugin_settings",
+    "config_descriptions",
     "build_config",
     "config_to_dict",
     "dump_toml",
@@ -81,7 +82,7 @@ def read_toml(path: str | os.PathLike[str] | None) -> tuple[dict[str, Any], str 
     Returns ``(data, source)`` where ``source`` is the path read, or ``None`` for defaults.
     """
     explicit = path is not None
-    target = Path(path) if explicit else DEFAULT_PATH
+    target = Path(path) if path is not None else DEFAULT_PATH
     try:
         if target.stat().st_size > MAX_CONFIG_BYTES:
             raise ConfigError("", f"{target}: larger than {MAX_CONFIG_BYTES} bytes")
@@ -126,7 +127,7 @@ def plugin_settings(raw: Mapping[str, Any], environ: Mapping[str, str] | None = 
     turns autoload off.
     """
     env = os.environ if environ is None else environ
-    section = structure(PluginsSection, raw.get("plugins", {}), "plugins")
+    section: PluginsSection = structure(PluginsSection, raw.get("plugins", {}), "plugins")
     if env.get("RECEIVER_PLUGINS"):
         names = tuple(n.strip() for n in env["RECEIVER_PLUGINS"].split(",") if n.strip())
         section = attrs.evolve(section, autoload=False, enabled=names)
@@ -179,13 +180,27 @@ def config_to_dict(config: Config, *, redact: bool = True) -> dict[str, Any]:
     return out
 
 
-def dump_toml(data: Mapping[str, Mapping[str, Any]]) -> str:
-    """Write ``config_to_dict`` output as TOML: one table per section, ``[plugin.<name>]`` tables."""
+def config_descriptions(config: Config) -> dict[str, dict[str, str]]:
+    """Each table's ``setting`` descriptions, keyed like ``dump_toml``'s tables (``plugin.<name>``)."""
+    sections = {name: getattr(config, name) for name in CORE_SECTIONS}
+    sections.update({f"plugin.{_key(name)}": section for name, section in config.plugin.items()})
+    return {table: {f.name: f.metadata.get("description", "") for f in attrs.fields(type(section))}
+            for table, section in sections.items()}
+
+
+def dump_toml(data: Mapping[str, Mapping[str, Any]], descriptions: Mapping[str, Mapping[str, str]] | None = None) -> str:
+    """Write ``config_to_dict`` output as TOML: one table per section, ``[plugin.<name>]`` tables.
+
+    With ``descriptions`` (``config_descriptions``) each key is preceded by its description as a comment."""
     lines: list[str] = []
 
     def table(name: str, body: Mapping[str, Any]) -> None:
         lines.append(f"[{name}]")
-        lines.extend(f"{_key(key)} = {_value(value)}" for key, value in body.items())
+        for key, value in body.items():
+            text = (descriptions or {}).get(name, {}).get(key)
+            if text:
+                lines.append(f"# {text}")
+            lines.append(f"{_key(key)} = {_value(value)}")
         lines.append("")
 
     for name, body in data.items():

@@ -22,6 +22,7 @@ from typing import Any
 
 import attrs
 
+from ..attribution import current_plugin
 from ..errors import ConfigError
 
 __all__ = [
@@ -120,6 +121,7 @@ def _type_name(tp: Any) -> str:
 
 
 def _convert(tp: Any, value: Any, path: str, meta: Mapping[str, Any]) -> Any:
+    converted: Any
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
@@ -165,13 +167,54 @@ def _convert(tp: Any, value: Any, path: str, meta: Mapping[str, Any]) -> Any:
     return converted
 
 
+_SCALARS = (bool, int, float, str)
+
+
+def unsupported_type(tp: Any) -> str | None:
+    """Why the config loader cannot read a field of type ``tp``, or ``None`` when it can."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp in _SCALARS or tp is Any:
+        return None
+    if attrs.has(tp):
+        return None
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        non_none = [a for a in args if a is not type(None)]
+        return None if len(non_none) == 1 and unsupported_type(non_none[0]) is None else f"{tp!r} (only X | None)"
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return unsupported_type(args[0])
+        return f"{tp!r} (use tuple[X, ...])"
+    if origin in (dict, Mapping, typing.Mapping):
+        if args and args[0] is not str:
+            return f"{tp!r} (table keys are strings)"
+        return unsupported_type(args[1]) if args else None
+    if origin in (list, set, frozenset):
+        return f"{tp!r} (use tuple[X, ...]: settings are frozen)"
+    return f"{tp!r}"
+
+
+def check_section_class(cls: type, path: str) -> None:
+    """Fail at declaration, naming the field, when a section uses a type the loader cannot read."""
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception as exc:
+        raise ConfigError(path, f"cannot read the field types of {cls.__name__}: {exc}") from None
+    for field in attrs.fields(cls):
+        tp = hints.get(field.name, Any)
+        problem = unsupported_type(tp)
+        if problem is not None:
+            raise ConfigError(join_key(path, field.name), f"unsupported setting type {problem}")
+        if isinstance(tp, type) and attrs.has(tp):
+            check_section_class(tp, join_key(path, field.name))
+
+
 def _check(value: Any, path: str, meta: Mapping[str, Any]) -> None:
     low, high, choices, check = meta.get("min"), meta.get("max"), meta.get("choices"), meta.get("check")
     if low is not None or high is not None:
         if (low is not None and value < low) or (high is not None and value > high):
             if low is not None and high is not None:
                 raise ConfigError(path, f"must be {_num(low)}..{_num(high)}")
-            raise ConfigError(path, f"must be >= {_num(low)}" if low is not None else f"must be <= {_num(high)}")
+            raise ConfigError(path, f"must be >= {_num(low)}" if low is not None else f"must be <= {_num(high or 0)}")
     if choices is not None and value not in choices:
         raise ConfigError(path, "must be one of " + ", ".join(repr(c) for c in choices))
     if check is not None:
@@ -221,11 +264,10 @@ class SectionRegistry:
 
     def add(self, name: str, cls: type, *, description: str = "") -> None:
         """Register the attrs class for ``[plugin.<name>]``; ``name`` is the plugin's own name."""
-        from ..plugins import current_plugin
-
         owner = current_plugin.get()
         if not attrs.has(cls):
             raise ConfigError(f"plugin.{name}", f"section class {cls!r} is not an attrs class")
+        check_section_class(cls, f"plugin.{name}")
         if owner is not None and owner != name:
             raise ConfigError(f"plugin.{name}", f"plugin {owner!r} may only register its own section [plugin.{owner}]")
         if name in self._specs:
@@ -279,7 +321,8 @@ def unsafe_text(value: str) -> str | None:
     return None
 
 
-def _check_name(value: str) -> str | None:
+def check_box_name(value: str) -> str | None:
+    """Why ``value`` cannot be a box name (shown on screen, a DNS-SD instance name), or ``None``."""
     if not value.strip():
         return "must not be empty"
     problem = unsafe_text(value)
@@ -352,7 +395,7 @@ def _check_state_dir(value: str) -> str | None:
 @attrs.frozen
 class ReceiverSection:
     name: str = setting(description="Box name shown on screen and in every sender's list.", factory=_default_name,
-                        check=_check_name)
+                        check=check_box_name)
     state_dir: str = setting(description="Where keys, the block list and other state live (mode 0700); must be "
                              "a writable directory (created when missing).", factory=_default_state_dir,
                              check=_check_state_dir)

@@ -101,7 +101,8 @@ class ZeroconfBackend:
         (with the old address) on the new sockets before the publisher updates them, and the
         update's cache-flush comes less than a second later, so peers would keep the old address.
         """
-        from zeroconf import DNSAddress, DNSOutgoing
+        from zeroconf._dns import DNSAddress  # not re-exported in zeroconf's __all__
+        from zeroconf._protocol.outgoing import DNSOutgoing
 
         servers = {info.server for info in self._infos.values() if info.server}
         if not servers:
@@ -130,7 +131,8 @@ class ZeroconfBackend:
         info = self._info(item, server)
         await self._zc.async_register_service(info, allow_name_change=True)  # returns once probed
         self._infos[item.key] = info
-        return info.name[: -len(info.type) - 1]
+        name: str = info.name[: -len(info.type) - 1]
+        return name
 
     async def update(self, item: Published, server: str) -> None:
         old = self._infos[item.key]
@@ -187,11 +189,7 @@ class MdnsPublisher:
                 continue
             # only started plugins are advertised; failed ones are withdrawn
             for plugin, ads in self._receiver.plugins.call_each("receiver_mdns_services", running_only=True,
-                                                                receiver=self._receiver, interface=interface):
-                if not isinstance(ads, (list, tuple)) or not all(isinstance(a, ServiceAdvertisement) for a in ads):
-                    self._receiver.plugins.mark_failed(plugin, "must return a list of ServiceAdvertisement",
-                                                       hook="receiver_mdns_services")
-                    continue
+                                                                interface=interface):
                 for ad in ads:
                     key = (ad.service_type, ad.instance)
                     current = merged.get(key)

@@ -15,8 +15,8 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..errors import HookFailed
 from ..model import P2PDeviceConfig, WfdSubelement
-from ..plugins import HookFailed
 
 if TYPE_CHECKING:
     from ..app import Receiver
@@ -74,18 +74,15 @@ class P2POwner:
     def collect(self) -> tuple[bytes, P2PDeviceConfig]:
         plugins = self._receiver.plugins
         contributions = []
-        for plugin, subs in plugins.call_each("receiver_wfd_subelements", running_only=True, receiver=self._receiver):
-            if not isinstance(subs, (list, tuple)) or not all(isinstance(s, WfdSubelement) for s in subs):
-                plugins.mark_failed(plugin, "must return a list of WfdSubelement", hook="receiver_wfd_subelements")
-                continue
+        for plugin, subs in plugins.call_each("receiver_wfd_subelements", running_only=True):
             contributions.append((plugin, subs))
         wfd_ies, self.errors = merge_subelements(contributions)
         for error in self.errors:
             log.error("%s", error)
         device = P2PDeviceConfig(device_name=self._receiver.name)
         try:
-            answer = plugins.call_first("receiver_p2p_device_config", receiver=self._receiver)
-            if answer is not None and isinstance(answer[1], P2PDeviceConfig):
+            answer = plugins.call_first("receiver_p2p_device_config")
+            if answer is not None:
                 device = answer[1]
         except HookFailed as exc:
             log.error("P2P device config hook failed, using defaults: %s", exc)

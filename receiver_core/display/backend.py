@@ -1,4 +1,4 @@
-"""Display and audio backends: the protocol, the registries, and the ``null`` and ``headless`` displays.
+"""Display backends: the protocol, the ``null`` and ``headless`` displays, and device availability.
 
 A display backend receives the composite as one I420 (yuv420p) array of shape ``(h * 3 / 2, w)``
 from the display thread and does the final colour conversion itself (SDL's YUV textures), or
@@ -12,29 +12,22 @@ import io
 import logging
 import os
 import threading
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-import attrs
 import numpy as np
 
-from ..errors import ConfigError
 from ..model import Screen
-from ..registry import NamedRegistry
 
 if TYPE_CHECKING:
-    from ..app import Receiver
+    from .registry import OutputSettings
 
 __all__ = [
     "DisplayBackend",
-    "BackendSpec",
-    "BackendRegistry",
-    "DisplayBackendRegistry",
-    "AudioBackendRegistry",
     "NullDisplay",
     "HeadlessDisplay",
     "i420_to_rgb",
-    "check_backend_names",
+    "display_available",
+    "audio_available",
 ]
 
 log = logging.getLogger(__name__)
@@ -59,62 +52,6 @@ class DisplayBackend(Protocol):
         """Counters for the status API."""
 
 
-@attrs.frozen
-class BackendSpec:
-    name: str
-    factory: Callable[[Receiver], Any] = attrs.field(eq=False, repr=False)
-    available: Callable[[], bool] = attrs.field(default=lambda: True, eq=False, repr=False)
-    description: str = ""
-    owner: str | None = None
-
-
-class BackendRegistry(NamedRegistry[BackendSpec]):
-    """Backends by name; ``auto`` resolves through a preference list of available ones."""
-
-    def __init__(self, kind: str, auto_order: tuple[str, ...]) -> None:
-        super().__init__()
-        self.kind = kind
-        self.what = f"{kind} backend"
-        self.auto_order = auto_order
-
-    def add(self, name: str, factory: Callable[[Receiver], Any], *, available: Callable[[], bool] = lambda: True,
-            description: str = "") -> None:
-        """Register a backend; a name already taken is refused (``PluginError`` naming both owners)."""
-        self._add(name, lambda owner: BackendSpec(name, factory, available, description, owner))
-
-    def resolve(self, wanted: str) -> BackendSpec:
-        if wanted == "auto":
-            for name in self.auto_order:
-                spec = self._entries.get(name)
-                if spec is not None and spec.available():
-                    return spec
-            raise ConfigError(f"{self.kind}.backend", "no backend is available")
-        spec = self._entries.get(wanted)
-        if spec is None:
-            raise ConfigError(f"{self.kind}.backend", f"unknown backend {wanted!r} (available: {', '.join(self.names())})")
-        return spec
-
-
-class DisplayBackendRegistry(BackendRegistry):
-    def __init__(self) -> None:
-        super().__init__("display", ("window", "headless", "null"))
-
-
-class AudioBackendRegistry(BackendRegistry):
-    def __init__(self) -> None:
-        super().__init__("audio", ("sdl", "null"))
-
-
-def check_backend_names(plugins: Any, display: str, audio: str) -> None:
-    """``config check``: the configured backends must exist (a plugin may provide them); raises ``ConfigError``."""
-    for registry, wanted, hook in ((DisplayBackendRegistry(), display, "receiver_register_display_backends"),
-                                   (AudioBackendRegistry(), audio, "receiver_register_audio_backends")):
-        plugins.call_each(hook, registry=registry)
-        if wanted != "auto" and wanted not in registry.names():
-            raise ConfigError(f"{registry.kind}.backend",
-                              f"unknown backend {wanted!r} (available: auto, {', '.join(registry.names())})")
-
-
 def i420_to_rgb(canvas: np.ndarray, width: int, height: int) -> np.ndarray:
     """RGB copy of an I420 (BT.709) composite through libswscale (for snapshots and tests)."""
     import av
@@ -129,7 +66,7 @@ class NullDisplay:
 
     name = "null"
 
-    def __init__(self, receiver: Receiver | None = None) -> None:
+    def __init__(self, settings: OutputSettings | None = None) -> None:
         self.frames = 0
         self.screen: Screen | None = None
 
@@ -151,14 +88,14 @@ class HeadlessDisplay:
 
     name = "headless"
 
-    def __init__(self, receiver: Receiver | None = None) -> None:
+    def __init__(self, settings: OutputSettings | None = None) -> None:
         self.frames = 0
         self.generation = 0
         self.screen: Screen | None = None
         self._latest: np.ndarray | None = None
         self._spare: np.ndarray | None = None
         self._lock = threading.Lock()
-        self.quality = receiver.config.display.jpeg_quality if receiver is not None else 80
+        self.quality = settings.display.jpeg_quality if settings is not None else 80
 
     def open(self, screen: Screen) -> None:
         self.screen = screen

@@ -51,7 +51,7 @@ class I420:
         planes = (_plane(frame.planes[0], w, h), _plane(frame.planes[1], w // 2, h // 2),
                   _plane(frame.planes[2], w // 2, h // 2))
         if copy:
-            planes = tuple(p.copy() for p in planes)
+            planes = (planes[0].copy(), planes[1].copy(), planes[2].copy())
         return cls(*planes)
 
     @classmethod
@@ -88,7 +88,8 @@ class I420:
 
 
 def _to_u8(values: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(values), 0, 255).astype(np.uint8)
+    out: np.ndarray = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+    return out
 
 
 def _plane(plane: Any, width: int, height: int) -> np.ndarray:
@@ -106,7 +107,7 @@ class Placement:
     height: int
 
 
-def _even(value: float) -> int:
+def _even(value: float | Fraction) -> int:
     return max(2, int(round(value / 2)) * 2)
 
 

@@ -68,7 +68,7 @@ def _qr_image(data: str, size: int) -> Any:
     scale = max(1, size // modules)
     img = Image.new("L", (modules, modules), 255)
     img.putdata([0 if cell else 255 for row in matrix for cell in row])
-    return img.resize((modules * scale, modules * scale), Image.NEAREST).convert("RGB")
+    return img.resize((modules * scale, modules * scale), Image.Resampling.NEAREST).convert("RGB")
 
 
 def render_idle(screen: Screen, overlays: Sequence[Overlay], fonts: Fonts) -> Any:
@@ -161,7 +161,7 @@ def _text_box(text: str, fonts: Fonts, size: int, pad: int, fill: tuple[int, int
     width, height = width + width % 2, height + height % 2
     if width < 4 or height < 4:
         return None
-    img = Image.new("RGB", (width, height), background)
+    img = Image.new("RGB", (int(width), int(height)), background)
     ImageDraw.Draw(img).text((pad - left, pad - top), text, font=font, fill=fill)
     return I420.from_image(img)
 

@@ -18,13 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..errors import HookFailed
 from ..media.audio import AudioOutput
 from ..memory import release_unused, streaming
 from ..model import IdleState, Layout, Overlay, Screen
-from ..plugins import HookFailed
-from .backend import AudioBackendRegistry, DisplayBackendRegistry, HeadlessDisplay
+from .backend import HeadlessDisplay
 from .compositor import I420, Compositor, Surface
 from .idle import Fonts, render_idle, render_label, render_strip
+from .layouts import compute_layout
+from .registry import AudioBackendRegistry, DisplayBackendRegistry, OutputSettings
 
 if TYPE_CHECKING:
     from ..app import Receiver
@@ -49,10 +51,7 @@ def valid_layout(layout: Any, screen: Screen, visible_ids: set[str]) -> bool:
 
 class DisplayService:
     def __init__(self, receiver: Receiver) -> None:
-        from ..builtin.layouts import compute_layout
-
         self._receiver = receiver
-        self._fallback_layout = compute_layout
         cfg = receiver.config.display
         self.screen = Screen(cfg.width, cfg.height, cfg.fps)
         displays = DisplayBackendRegistry()
@@ -62,9 +61,10 @@ class DisplayService:
         displays.check_conflicts()  # a duplicate name fails startup naming both plugins
         audios.check_conflicts()
         self.backend_spec = displays.resolve(cfg.backend)
-        self.backend: Any = self.backend_spec.factory(receiver)
+        self.outputs = OutputSettings(display=cfg, audio=receiver.config.audio, box_name=receiver.name)
+        self.backend: Any = self.backend_spec.factory(self.outputs)
         audio_cfg = receiver.config.audio
-        self.audio = AudioOutput(audios.resolve(audio_cfg.backend).factory(receiver), audio_cfg.sample_rate,
+        self.audio = AudioOutput(audios.resolve(audio_cfg.backend).factory(self.outputs), audio_cfg.sample_rate,
                                  audio_cfg.channels)
         self.fonts = Fonts()
         self.surfaces: dict[str, Surface] = {}
@@ -99,7 +99,7 @@ class DisplayService:
             log.error("display backend %s failed to open (%s); falling back to headless", self.backend.name,
                       self.open_error)
             await self._loop.run_in_executor(None, self._thread.join, 5.0)
-            self.backend = HeadlessDisplay(self._receiver)
+            self.backend = HeadlessDisplay(self.outputs)
             self._opened.clear()
             self._thread = threading.Thread(target=self._run, name="display", daemon=True)
             self._thread.start()
@@ -148,7 +148,7 @@ class DisplayService:
         visible = {s.id for s in sessions}
         layout = None
         try:
-            answer = self._receiver.plugins.call_first("receiver_layout", receiver=self._receiver, screen=self.screen,
+            answer = self._receiver.plugins.call_first("receiver_layout", screen=self.screen,
                                                        sessions=sessions)
             if answer is not None and valid_layout(answer[1], self.screen, visible):
                 layout = answer[1]
@@ -157,7 +157,7 @@ class DisplayService:
         except HookFailed as exc:
             log.error("layout hook failed, using full screen: %s", exc)
         if layout is None:
-            layout = self._fallback_layout("fullscreen", self.screen, sessions)
+            layout = compute_layout("fullscreen", self.screen, sessions)
         tiles = {t.session_id: t.rect for t in layout.tiles}
         for session_id, surface in self.surfaces.items():
             surface.tile = tiles.get(session_id)
@@ -201,13 +201,10 @@ class DisplayService:
         )
 
     def collect_overlays(self) -> list[Overlay]:
+        """Every plugin's idle-screen items (``receiver_overlays``), in plugin call order."""
         items: list[Overlay] = []
-        plugins = self._receiver.plugins
-        for plugin, overlays in plugins.call_each("receiver_overlays", receiver=self._receiver, screen=self.screen,
-                                                  state=self.idle_state()):
-            if not isinstance(overlays, (list, tuple)) or not all(isinstance(o, Overlay) for o in overlays):
-                plugins.mark_failed(plugin, "must return a list of Overlay", hook="receiver_overlays")
-                continue
+        for _plugin, overlays in self._receiver.plugins.call_each("receiver_overlays", screen=self.screen,
+                                                                  state=self.idle_state()):
             items.extend(overlays)
         return items
 

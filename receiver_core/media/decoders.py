@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+import typing
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 import attrs
@@ -54,13 +55,17 @@ class DecoderOptions:
     threads: int = 1
 
 
+def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
 @attrs.frozen
 class DecoderSpec:
     """A registry entry. ``accepts`` refines the codec match (profile, extradata present ...)."""
 
     name: str
     kind: str = attrs.field(validator=attrs.validators.in_((VIDEO, AUDIO)))
-    codecs: tuple[str, ...] = attrs.field(converter=tuple)
+    codecs: tuple[str, ...] = attrs.field(converter=_str_tuple)
     rank: int
     factory: Callable[[MediaCaps, DecoderOptions], Decoder] = attrs.field(eq=False, repr=False)
     accepts_caps: Callable[[MediaCaps], bool] | None = attrs.field(default=None, eq=False, repr=False)
@@ -124,7 +129,8 @@ class PyAVDecoder:
 
         self._av = av
         self.caps = caps
-        self.ctx = av.CodecContext.create(codec_name, "r")
+        # an audio or video context: PyAV types the base class only
+        self.ctx: Any = typing.cast(Any, av.CodecContext.create(codec_name, "r"))
         extradata = caps.get("extradata")
         if extradata:
             self.ctx.extradata = bytes(extradata)

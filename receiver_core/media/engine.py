@@ -9,10 +9,10 @@ video links resync on the next keyframe.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..errors import MediaError
-from ..plugins import HookFailed
+from ..errors import HookFailed, MediaError
 from .caps import VIDEO, MediaCaps, MediaSource
 from .decoders import DecoderOptions, DecoderRegistry, DecoderSpec
 from .pipeline import Link
@@ -20,6 +20,7 @@ from .stats import StreamStats
 
 if TYPE_CHECKING:
     from ..app import Receiver
+    from ..display.service import DisplayService
     from ..session.manager import Session
 
 __all__ = ["MediaEngine", "SessionMedia"]
@@ -64,9 +65,18 @@ class MediaEngine:
         self.registry.check_overrides()
         self.options = DecoderOptions(threads=receiver.config.decoders.threads)
         self._visible: dict[str, bool] = {}
+        self._display: DisplayService | None = None
 
-    def start(self) -> None:
+    def start(self, display: DisplayService) -> None:
+        """Feed ``display`` (video surfaces, audio output) from now on."""
+        self._display = display
         self._receiver.sessions.changed.connect(self._sessions_changed)
+
+    @property
+    def display(self) -> DisplayService:
+        if self._display is None:
+            raise RuntimeError("the media engine is not started")
+        return self._display
 
     async def stop(self) -> None:
         for session in list(self._receiver.sessions.all()):
@@ -75,7 +85,7 @@ class MediaEngine:
 
     def select(self, caps: MediaCaps) -> DecoderSpec:
         """Ranked choice, with ``receiver_select_decoder`` as a rarely used override."""
-        def override(caps: MediaCaps, candidates: list[DecoderSpec]) -> DecoderSpec | None:
+        def override(caps: MediaCaps, candidates: Sequence[DecoderSpec]) -> DecoderSpec | None:
             try:
                 answer = self._receiver.plugins.call_first("receiver_select_decoder", caps=caps,
                                                            candidates=candidates)
@@ -93,12 +103,12 @@ class MediaEngine:
         if session.media.link(kind) is not None:
             raise MediaError(f"session {session.id} already has a {kind} stream")
         if kind == VIDEO:
-            sink: Any = self._receiver.display.surface_for(session)
+            sink: Any = self.display.surface_for(session)
             gate = lambda: session.visible  # noqa: E731
             queue_size, max_late = VIDEO_QUEUE, VIDEO_MAX_LATE
         else:
-            sink = self._receiver.display.audio.sink_for(session)
-            gate = lambda: session.visible and self._receiver.display.audio.focus == session.id  # noqa: E731
+            sink = self.display.audio.sink_for(session)
+            gate = lambda: session.visible and self.display.audio.focus == session.id  # noqa: E731
             queue_size, max_late = AUDIO_QUEUE, AUDIO_MAX_LATE
         stats = sink.stats if hasattr(sink, "stats") else StreamStats(kind)
         link = Link(name=f"{session.id}/{kind}", source=source, select=self.select, sink=sink, stats=stats,
@@ -119,7 +129,7 @@ class MediaEngine:
 
     def detached(self, session: Session) -> None:
         self._visible.pop(session.id, None)
-        self._receiver.display.forget(session)
+        self.display.forget(session)
 
     def _sessions_changed(self, _what: str) -> None:
         for session in self._receiver.sessions.all():

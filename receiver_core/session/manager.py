@@ -18,9 +18,8 @@ import attrs
 
 from ..aio import Signal
 from ..config.schema import unsafe_text
-from ..errors import SessionRejected
+from ..errors import HookFailed, SessionRejected
 from ..model import Admission, AdmissionVerdict, AuthDecision, AuthVerdict, SessionRequest
-from ..plugins import HookFailed
 from .audit import AuditLog
 from .blocklist import BlockList, StateWriteError, check_duration
 from .meeting import MeetingIds
@@ -268,18 +267,14 @@ class SessionManager:
 
     def _authorize(self, request: SessionRequest) -> AuthDecision:
         try:
-            answer = self._receiver.plugins.call_first("receiver_session_authorize", receiver=self._receiver,
-                                                       request=request)
+            answer = self._receiver.plugins.call_first("receiver_session_authorize", request=request)
         except HookFailed as exc:
             log.error("authorization failed closed: %s", exc)
             return AuthDecision.deny("the receiver could not check this request")
         if answer is None:
             log.error("no plugin answered receiver_session_authorize: denying")
             return AuthDecision.deny("the receiver has no authorization policy")
-        plugin, decision = answer
-        if not isinstance(decision, AuthDecision):
-            log.error("plugin %s answered authorize with %r: denying", plugin, decision)
-            return AuthDecision.deny("the receiver could not check this request")
+        decision: AuthDecision = answer[1]  # the plugin host checked the type
         return decision
 
     async def _wait_for_approval(self, session: Session) -> None:
@@ -303,9 +298,8 @@ class SessionManager:
         active = self.on_screen()
         admission: Admission | None = None
         try:
-            answer = self._receiver.plugins.call_first("receiver_session_admit", receiver=self._receiver,
-                                                       session=session, active=active)
-            if answer is not None and isinstance(answer[1], Admission):
+            answer = self._receiver.plugins.call_first("receiver_session_admit", session=session, active=active)
+            if answer is not None:
                 admission = answer[1]
         except HookFailed as exc:
             log.error("admission hook failed, using the built-in policy: %s", exc)
@@ -341,7 +335,7 @@ class SessionManager:
         self.counters["started"] += 1
         log.info("session %s (%s from %s) on screen", session.id, session.protocol, session.peer)
         self.changed.emit("started")
-        await self._receiver.plugins.acall_each("receiver_session_started", receiver=self._receiver, session=session)
+        await self._receiver.plugins.acall_each("receiver_session_started", session=session)
 
     # ------------------------------------------------------------------------------------ end
 
@@ -375,8 +369,7 @@ class SessionManager:
         if session.media is not None:
             await session.media.close()
         if was_on_screen:
-            await self._receiver.plugins.acall_each("receiver_session_ended", receiver=self._receiver,
-                                                    session=session, reason=reason)
+            await self._receiver.plugins.acall_each("receiver_session_ended", session=session, reason=reason)
         await self._after_end()
 
     async def _stop_handler(self, session: Session, reason: str) -> None:
@@ -424,7 +417,7 @@ class SessionManager:
         log.info("moderation: %s %s by %s", action, session.id, actor)
         self.audit.record(action, actor, session=session.id, protocol=session.protocol, peer=session.peer,
                           name=session.name, identity=session.request.identity, **details)
-        self._receiver.plugins.call_each("receiver_moderation_action", receiver=self._receiver, session=session,
+        self._receiver.plugins.call_each("receiver_moderation_action", session=session,
                                          action=action, actor=actor)
 
     def record(self, action: str, actor: str, **details: Any) -> bool:
@@ -519,8 +512,7 @@ class SessionManager:
 
     def _issue_meeting_id(self, previous: str | None) -> str | None:
         try:
-            answer = self._receiver.plugins.call_first("receiver_meeting_id", receiver=self._receiver,
-                                                       previous=previous)
+            answer = self._receiver.plugins.call_first("receiver_meeting_id", previous=previous)
         except HookFailed as exc:
             log.error("meeting ID hook failed, drawing a random ID: %s", exc)
             return None

@@ -11,7 +11,7 @@ import attrs
 import numpy as np
 
 from ..discovery.mdns import Published
-from ..display.backend import DisplayBackendRegistry
+from ..display.registry import DisplayBackendRegistry, OutputSettings
 from ..hookspecs import hookimpl
 from ..model import NetChange, NetInterface, NetSnapshot, P2PDeviceConfig, Screen
 from ..net.monitor import diff_snapshots
@@ -144,7 +144,7 @@ class RecordingDisplay:
 
     name = "recording"
 
-    def __init__(self, receiver: Any = None) -> None:
+    def __init__(self, settings: OutputSettings | None = None) -> None:
         self.screen: Screen | None = None
         self.frames = 0
         self.latest: np.ndarray | None = None
@@ -176,7 +176,7 @@ class RecordingDisplayPlugin:
 
     @hookimpl
     def receiver_register_display_backends(self, registry: DisplayBackendRegistry) -> None:
-        def factory(receiver: Any) -> RecordingDisplay:
-            self.display = RecordingDisplay(receiver)
+        def factory(settings: OutputSettings) -> RecordingDisplay:
+            self.display = RecordingDisplay(settings)
             return self.display
         registry.add("recording", factory, description="test recorder")

@@ -40,7 +40,7 @@ class EndCounter:
         self.ended: Counter[str] = Counter()
 
     @hookimpl
-    def receiver_session_ended(self, receiver: Any, session: Any, reason: str) -> None:
+    def receiver_session_ended(self, session: Any, reason: str) -> None:
         self.ended[session.id] += 1
 
 
@@ -187,7 +187,7 @@ async def test_a_plugin_that_vouches_for_a_sender_lets_it_win(receiver_factory: 
 
     class Vouch:
         @hookimpl
-        def receiver_session_authorize(self, receiver: Any, request: SessionRequest) -> AuthDecision | None:
+        def receiver_session_authorize(self, request: SessionRequest) -> AuthDecision | None:
             return AuthDecision.allow() if request.peer_address == "192.0.2.50" else None
 
     async with receiver_factory(config={"session": {"max_presenters": 1}}, plugins={"vouch": Vouch()}) as rx:
@@ -215,7 +215,7 @@ async def test_a_preempting_sender_gets_the_place_it_freed_not_the_queue(receive
 
     class Vouch:
         @hookimpl
-        def receiver_session_authorize(self, receiver: Any, request: SessionRequest) -> AuthDecision | None:
+        def receiver_session_authorize(self, request: SessionRequest) -> AuthDecision | None:
             return AuthDecision.allow() if request.peer_address == "192.0.2.50" else None
 
     async with receiver_factory(config={"session": {"max_presenters": 2}}, plugins={"vouch": Vouch()}) as rx:

@@ -25,8 +25,8 @@ class Advertiser:
         self.suffix = suffix
 
     @hookimpl
-    def receiver_mdns_services(self, receiver: Any, interface: NetInterface) -> list[ServiceAdvertisement]:
-        return [ServiceAdvertisement(self.service_type, receiver.name + self.suffix, 7000, {"v": "1"})]
+    def receiver_mdns_services(self, ctx: Any, interface: NetInterface) -> list[ServiceAdvertisement]:
+        return [ServiceAdvertisement(self.service_type, ctx.box.name + self.suffix, 7000, {"v": "1"})]
 
 
 def two_interfaces() -> FakeNet:
@@ -55,8 +55,8 @@ async def test_renamed_on_conflict(receiver_factory: Any) -> None:
 async def test_conflicting_adverts_from_two_plugins_keep_the_first(receiver_factory: Any) -> None:
     class Other:
         @hookimpl
-        def receiver_mdns_services(self, receiver: Any, interface: NetInterface) -> list[ServiceAdvertisement]:
-            return [ServiceAdvertisement("_test._tcp", receiver.name, 9999)]
+        def receiver_mdns_services(self, ctx: Any, interface: NetInterface) -> list[ServiceAdvertisement]:
+            return [ServiceAdvertisement("_test._tcp", ctx.box.name, 9999)]
 
     async with receiver_factory(plugins={"a": Advertiser(), "b": Other()}) as rx:
         (entry,) = rx.mdns.status()
@@ -98,7 +98,7 @@ async def test_reload_applies_the_new_name(receiver_factory: Any, tmp_path: Any)
 async def test_wrong_answer_type_marks_the_plugin_failed(receiver_factory: Any) -> None:
     class Wrong:
         @hookimpl
-        def receiver_mdns_services(self, receiver: Any, interface: NetInterface) -> Any:
+        def receiver_mdns_services(self, ctx: Any, interface: NetInterface) -> Any:
             return ["_test._tcp"]
 
     async with receiver_factory(plugins={"w": Wrong(), "a": Advertiser("_ok._tcp")}) as rx:
@@ -124,7 +124,7 @@ async def test_listener_port_clash_names_both_plugins(receiver_factory: Any) -> 
 
     class Takes:
         @hookimpl
-        def receiver_listeners(self, receiver: Any) -> list[ListenerSpec]:
+        def receiver_listeners(self, ctx: Any) -> list[ListenerSpec]:
             return [ListenerSpec("ctl", port, asyncio.Protocol, host="127.0.0.1")]
 
     async with receiver_factory(plugins={"first": Takes(), "second": Takes()}) as rx:

@@ -83,7 +83,7 @@ def test_hook_receiver_plugin_registered() -> None:
 
     class Observer:
         @hookimpl
-        def receiver_plugin_registered(self, plugin: object, plugin_name: str, manager: Any) -> None:
+        def receiver_plugin_registered(self, plugin: object, plugin_name: str) -> None:
             seen.append(plugin_name)
 
     class Later:
@@ -127,12 +127,12 @@ async def test_hook_receiver_configure(receiver_factory: Any) -> None:
 
     class Plugin:
         @hookimpl
-        def receiver_configure(self, receiver: Any) -> None:
-            seen.append(receiver.name)
+        def receiver_configure(self, ctx: Any) -> None:
+            seen.append(ctx.box.name)
 
     class Failing:
         @hookimpl
-        def receiver_configure(self, receiver: Any) -> None:
+        def receiver_configure(self, ctx: Any) -> None:
             raise ValueError("bad config")
 
     async with receiver_factory(plugins={"p": Plugin(), "f": Failing()}) as rx:
@@ -149,16 +149,16 @@ async def test_hook_receiver_startup(receiver_factory: Any) -> None:
 
     class Plugin:
         @hookimpl
-        async def receiver_startup(self, receiver: Any) -> None:
+        async def receiver_startup(self, ctx: Any) -> None:
             await asyncio.sleep(0)
             calls.append("started")
-            receiver.on_unload(lambda: calls.append("unloaded"))
+            ctx.on_unload(lambda: calls.append("unloaded"))
 
     class Flaky:
         attempts = 0
 
         @hookimpl
-        def receiver_startup(self, receiver: Any) -> None:
+        def receiver_startup(self, ctx: Any) -> None:
             Flaky.attempts += 1
             if Flaky.attempts == 1:
                 raise NotReady("wpa_supplicant not up yet")
@@ -180,16 +180,16 @@ async def test_hook_receiver_shutdown(receiver_factory: Any) -> None:
 
     class Plugin:
         @hookimpl
-        def receiver_startup(self, receiver: Any) -> None:
-            receiver.on_unload(lambda: order.append("unload callback"))
+        def receiver_startup(self, ctx: Any) -> None:
+            ctx.on_unload(lambda: order.append("unload callback"))
 
         @hookimpl
-        async def receiver_shutdown(self, receiver: Any) -> None:
+        async def receiver_shutdown(self, ctx: Any) -> None:
             order.append("shutdown")
 
     class Raises:
         @hookimpl
-        def receiver_shutdown(self, receiver: Any) -> None:
+        def receiver_shutdown(self, ctx: Any) -> None:
             raise RuntimeError("teardown trouble")
 
     async with receiver_factory(plugins={"p": Plugin(), "r": Raises()}):
@@ -205,9 +205,9 @@ async def test_hook_receiver_mdns_services(receiver_factory: Any) -> None:
 
     class Plugin:
         @hookimpl
-        def receiver_mdns_services(self, receiver: Any, interface: NetInterface) -> list[ServiceAdvertisement]:
+        def receiver_mdns_services(self, ctx: Any, interface: NetInterface) -> list[ServiceAdvertisement]:
             seen.append(interface.name)
-            return [ServiceAdvertisement("_test._tcp", receiver.name, 7000, {"k": "v"})]
+            return [ServiceAdvertisement("_test._tcp", ctx.box.name, 7000, {"k": "v"})]
 
     net = FakeNet.single("eth0", "192.0.2.10")
     async with receiver_factory(plugins={"p": Plugin()}, net=net) as rx:
@@ -222,12 +222,12 @@ async def test_hook_receiver_mdns_services(receiver_factory: Any) -> None:
 async def test_hook_receiver_wfd_subelements(receiver_factory: Any) -> None:
     class Sink:
         @hookimpl
-        def receiver_wfd_subelements(self, receiver: Any) -> list[WfdSubelement]:
+        def receiver_wfd_subelements(self, ctx: Any) -> list[WfdSubelement]:
             return [WfdSubelement(0, bytes.fromhex("00111c440032"))]
 
     class Other:
         @hookimpl
-        def receiver_wfd_subelements(self, receiver: Any) -> list[WfdSubelement]:
+        def receiver_wfd_subelements(self, ctx: Any) -> list[WfdSubelement]:
             return [WfdSubelement(0, b"\x00\x10\x1c\x44\x00\x01"), WfdSubelement(6, b"\x00" * 7)]
 
     p2p = FakeP2P()
@@ -241,8 +241,8 @@ async def test_hook_receiver_wfd_subelements(receiver_factory: Any) -> None:
 async def test_hook_receiver_p2p_device_config(receiver_factory: Any) -> None:
     class Plugin:
         @hookimpl
-        def receiver_p2p_device_config(self, receiver: Any) -> P2PDeviceConfig:
-            return P2PDeviceConfig(device_name=f"{receiver.name} (Miracast)", go_intent=14)
+        def receiver_p2p_device_config(self, ctx: Any) -> P2PDeviceConfig:
+            return P2PDeviceConfig(device_name=f"{ctx.box.name} (Miracast)", go_intent=14)
 
     p2p = FakeP2P()
     async with receiver_factory(plugins={"p": Plugin()}, p2p=p2p):
@@ -250,7 +250,7 @@ async def test_hook_receiver_p2p_device_config(receiver_factory: Any) -> None:
 
     class Raises:
         @hookimpl
-        def receiver_p2p_device_config(self, receiver: Any) -> P2PDeviceConfig:
+        def receiver_p2p_device_config(self, ctx: Any) -> P2PDeviceConfig:
             raise RuntimeError("no")
 
     p2p = FakeP2P()
@@ -266,7 +266,7 @@ async def test_hook_receiver_listeners(receiver_factory: Any) -> None:
 
     class Plugin:
         @hookimpl
-        def receiver_listeners(self, receiver: Any) -> list[ListenerSpec]:
+        def receiver_listeners(self, ctx: Any) -> list[ListenerSpec]:
             return [ListenerSpec("echo", 0, Echo, host="127.0.0.1")]
 
     async with receiver_factory(plugins={"p": Plugin()}) as rx:
@@ -284,7 +284,7 @@ async def test_hook_receiver_listeners(receiver_factory: Any) -> None:
 async def test_hook_receiver_session_authorize(receiver_factory: Any) -> None:
     class DenyBob:
         @hookimpl
-        def receiver_session_authorize(self, receiver: Any, request: SessionRequest) -> AuthDecision | None:
+        def receiver_session_authorize(self, ctx: Any, request: SessionRequest) -> AuthDecision | None:
             return AuthDecision.deny("not Bob") if request.display_name == "Bob" else None
 
     async with receiver_factory(plugins={"d": DenyBob()}) as rx:
@@ -297,7 +297,7 @@ async def test_hook_receiver_session_authorize(receiver_factory: Any) -> None:
 async def test_hook_receiver_session_admit(receiver_factory: Any) -> None:
     class OnlyOne:
         @hookimpl
-        def receiver_session_admit(self, receiver: Any, session: Any, active: Sequence[Any]) -> Admission:
+        def receiver_session_admit(self, ctx: Any, session: Any, active: Sequence[Any]) -> Admission:
             return Admission.reject("one at a time") if active else Admission.start()
 
     async with receiver_factory(plugins={"o": OnlyOne()}) as rx:
@@ -311,7 +311,7 @@ async def test_hook_receiver_session_started(receiver_factory: Any) -> None:
 
     class Plugin:
         @hookimpl
-        async def receiver_session_started(self, receiver: Any, session: Any) -> None:
+        async def receiver_session_started(self, ctx: Any, session: Any) -> None:
             started.append(session.name)
 
     async with receiver_factory(plugins={"p": Plugin()}) as rx:
@@ -324,7 +324,7 @@ async def test_hook_receiver_session_ended(receiver_factory: Any) -> None:
 
     class Plugin:
         @hookimpl
-        def receiver_session_ended(self, receiver: Any, session: Any, reason: str) -> None:
+        def receiver_session_ended(self, ctx: Any, session: Any, reason: str) -> None:
             ended.append((session.name, reason))
 
     async with receiver_factory(plugins={"p": Plugin()}) as rx:
@@ -339,7 +339,7 @@ async def test_hook_receiver_moderation_action(receiver_factory: Any) -> None:
 
     class Plugin:
         @hookimpl
-        def receiver_moderation_action(self, receiver: Any, session: Any, action: str, actor: str) -> None:
+        def receiver_moderation_action(self, ctx: Any, session: Any, action: str, actor: str) -> None:
             actions.append((action, actor))
 
     async with receiver_factory(plugins={"p": Plugin()}) as rx:
@@ -357,7 +357,7 @@ async def test_hook_receiver_meeting_id(receiver_factory: Any) -> None:
 
     class Cloud:
         @hookimpl
-        def receiver_meeting_id(self, receiver: Any, previous: str | None) -> str:
+        def receiver_meeting_id(self, ctx: Any, previous: str | None) -> str:
             return next(issued)
 
     async with receiver_factory(plugins={"c": Cloud()}) as rx:
@@ -368,7 +368,7 @@ async def test_hook_receiver_meeting_id(receiver_factory: Any) -> None:
 
     class Invalid:
         @hookimpl
-        def receiver_meeting_id(self, receiver: Any, previous: str | None) -> str:
+        def receiver_meeting_id(self, ctx: Any, previous: str | None) -> str:
             return "not digits"
 
     async with receiver_factory(plugins={"i": Invalid()}) as rx:
@@ -461,7 +461,7 @@ async def test_hook_receiver_register_audio_backends(receiver_factory: Any) -> N
 async def test_hook_receiver_layout(receiver_factory: Any) -> None:
     class Corner:
         @hookimpl
-        def receiver_layout(self, receiver: Any, screen: Any, sessions: Sequence[Any]) -> Layout:
+        def receiver_layout(self, ctx: Any, screen: Any, sessions: Sequence[Any]) -> Layout:
             tiles = [Tile(s.id, Rect(0, 0, screen.width // 4, screen.height // 4)) for s in sessions[:1]]
             return Layout(tiles=tiles, audio_focus=sessions[0].id if sessions else None, name="corner")
 
@@ -473,7 +473,7 @@ async def test_hook_receiver_layout(receiver_factory: Any) -> None:
 
     class Invalid:
         @hookimpl
-        def receiver_layout(self, receiver: Any, screen: Any, sessions: Sequence[Any]) -> Layout:
+        def receiver_layout(self, ctx: Any, screen: Any, sessions: Sequence[Any]) -> Layout:
             return Layout(tiles=[Tile(s.id, Rect(0, 0, 99999, 10)) for s in sessions])
 
     async with receiver_factory(plugins={"i": Invalid()}) as rx:
@@ -484,7 +484,7 @@ async def test_hook_receiver_layout(receiver_factory: Any) -> None:
 async def test_hook_receiver_overlays(receiver_factory: Any) -> None:
     class Plugin:
         @hookimpl
-        def receiver_overlays(self, receiver: Any, screen: Any, state: Any) -> list[Overlay]:
+        def receiver_overlays(self, ctx: Any, screen: Any, state: Any) -> list[Overlay]:
             return [Overlay(OverlayKind.CONNECT, text=f"Join {state.name}")]
 
     async with receiver_factory(plugins={"p": Plugin()}) as rx:
@@ -501,11 +501,11 @@ async def test_hook_receiver_network_changed(receiver_factory: Any) -> None:
 
     class Plugin:
         @hookimpl
-        async def receiver_network_changed(self, receiver: Any, change: Any) -> None:
+        async def receiver_network_changed(self, ctx: Any, change: Any) -> None:
             changes.append(change)
 
         @hookimpl
-        def receiver_mdns_services(self, receiver: Any, interface: NetInterface) -> list[ServiceAdvertisement]:
+        def receiver_mdns_services(self, ctx: Any, interface: NetInterface) -> list[ServiceAdvertisement]:
             return [ServiceAdvertisement("_test._tcp", "svc", 7000)]
 
     net = FakeNet.single("eth0", "192.0.2.10")
@@ -526,7 +526,7 @@ async def test_hook_receiver_admin_routes(receiver_factory: Any) -> None:
 
     class Plugin:
         @hookimpl
-        def receiver_admin_routes(self, receiver: Any) -> list[Route]:
+        def receiver_admin_routes(self, ctx: Any) -> list[Route]:
             return [Route("GET", "/hello", hello), Route("POST", "/join", hello, public=True),
                     Route("POST", "/settings", hello)]
 
@@ -542,7 +542,7 @@ async def test_hook_receiver_admin_routes(receiver_factory: Any) -> None:
 async def test_hook_receiver_status(receiver_factory: Any) -> None:
     class Plugin:
         @hookimpl
-        def receiver_status(self, receiver: Any) -> dict[str, Any]:
+        def receiver_status(self, ctx: Any) -> dict[str, Any]:
             return {"senders": 0}
 
     async with receiver_factory(plugins={"p": Plugin()}) as rx, aiohttp.ClientSession() as http:

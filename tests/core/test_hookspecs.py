@@ -57,11 +57,21 @@ def test_no_firstresult_impl_is_a_coroutine_function() -> None:
         for impl in getattr(pm.hook, name).get_hookimpls():
             checked += 1
             assert not inspect.iscoroutinefunction(impl.function), f"{impl.plugin_name}.{name} is async"
-    assert checked >= 4  # pin_auth, admission, layouts and the example plugin at least
+    assert checked >= 3  # pin_auth, layouts and the example plugin at least
 
 
 def test_builtins_pass_check_pending() -> None:
     _config, pm = load_plugins_and_config({"plugins": {"autoload": False}}, environ={})
     pm.check_pending()
-    assert {"core_admin", "pin_auth", "admission", "layouts", "pyav_decoders", "display_backends",
+    assert {"core_admin", "pin_auth", "layouts", "pyav_decoders", "display_backends",
             "idle_screen"} <= set(pm.active_names())
+
+
+@pytest.mark.parametrize(("name", "spec"), hook_specs())
+def test_every_hook_declares_its_result_and_offers_the_context(name: str, spec: object) -> None:
+    assert name in hookspecs.RESULTS, f"{name} has no entry in hookspecs.RESULTS"
+    params = inspect.signature(spec).parameters
+    assert "ctx" in params, f"{name} does not offer ctx"
+    assert "receiver" not in params, f"{name} still hands plugins the whole receiver"
+    may_await = "May await" in (inspect.getdoc(spec) or "")
+    assert hookspecs.RESULTS[name].may_await == may_await, f"{name}: 'May await' in the doc and RESULTS disagree"

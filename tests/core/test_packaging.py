@@ -38,13 +38,15 @@ def test_entry_points_are_the_protocol_folders_and_their_manifests_are_valid() -
     folders = {p.name for p in (ROOT / "plugins").iterdir() if (p / "__init__.py").exists()}
     assert set(eps) == folders == {"airplay", "miracast", "montage_native"}
     for name, target in eps.items():
-        assert target == f"receiver_plugins.{name}"  # never plugins.<name>
-        validate_manifest(importlib.import_module(target).manifest, name)
+        module, _, cls = target.partition(":")
+        assert module == f"receiver_plugins.{name}" and cls  # never plugins.<name>; a plugin class
+        validate_manifest(getattr(importlib.import_module(module), cls).manifest, name)
 
 
 def test_builtin_manifests_are_valid() -> None:
     for builtin in BUILTINS:
-        validate_manifest(importlib.import_module(builtin.module).manifest, builtin.name)
+        module, _, cls = builtin.target.partition(":")
+        validate_manifest(getattr(importlib.import_module(module), cls).manifest, builtin.name)
 
 
 def test_public_api() -> None:

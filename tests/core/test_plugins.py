@@ -13,8 +13,9 @@ import pytest
 
 from receiver_core import AuthDecision, SessionRejected, SessionRequest, hookimpl
 from receiver_core.app import load_plugins_and_config
-from receiver_core.errors import ConfigError, PluginError
-from receiver_core.plugins import HookFailed, PluginSettings, PluginState, ReceiverPluginManager
+from receiver_core.config.schema import PluginsSection as PluginSettings
+from receiver_core.errors import ConfigError, HookFailed, PluginError
+from receiver_core.plugins import PluginState, ReceiverPluginManager
 
 GROUP = "receiver_core.plugins"
 
@@ -42,7 +43,7 @@ GOOD = """
 manifest = PluginManifest(name="{name}", display_name="Good", version="1.2.3")
 
 @hookimpl
-def receiver_status(receiver):
+def receiver_status():
     return {{"ok": True}}
 """
 
@@ -82,9 +83,9 @@ def test_autoload_off_loads_only_enabled_names(plugin_dir: Path) -> None:
     ("manifest = PluginManifest(name='bad', display_name='X', version='1', requires_core='>=99')",
      "requires core >=99"),
     ("manifest = PluginManifest(name='bad', display_name='X', version='1')\n"
-     "@hookimpl\ndef receiver_no_such_hook(receiver):\n    pass", "unknown hook"),
+     "@hookimpl\ndef receiver_no_such_hook():\n    pass", "unknown hook"),
     ("manifest = PluginManifest(name='bad', display_name='X', version='1')\n"
-     "@hookimpl\ndef startup(receiver):\n    pass", "does not start with 'receiver_'"),
+     "@hookimpl\ndef startup():\n    pass", "does not start with 'receiver_'"),
 ])
 def test_broken_plugins_are_recorded_as_failed_and_the_rest_loads(plugin_dir: Path, body: str, error: str) -> None:
     bad = write_plugin(plugin_dir, "rxtest_bad", body)
@@ -113,52 +114,52 @@ def test_required_plugins_and_versions() -> None:
 def test_call_each_isolates_and_retires_a_raising_plugin() -> None:
     class Good:
         @hookimpl
-        def receiver_status(self, receiver: Any) -> dict[str, int]:
+        def receiver_status(self) -> dict[str, int]:
             return {"n": 1}
 
     class Bad:
         calls = 0
 
         @hookimpl
-        def receiver_status(self, receiver: Any) -> dict[str, int]:
+        def receiver_status(self) -> dict[str, int]:
             Bad.calls += 1
             raise RuntimeError("kaboom")
 
     failures: list[tuple[str, str]] = []
     _cfg, pm = load_plugins_and_config({}, environ={}, entry_points=[], extra_plugins=[("good", Good()), ("bad", Bad())])
     pm.on_failure(lambda name, error: failures.append((name, error)))
-    results = dict(pm.call_each("receiver_status", receiver=_FakeReceiver()))
+    results = dict(pm.call_each("receiver_status"))
     assert results["good"] == {"n": 1} and "bad" not in results
     assert failures == [("bad", "receiver_status: RuntimeError: kaboom")]
     assert pm.records["bad"].state is PluginState.FAILED
-    pm.call_each("receiver_status", receiver=_FakeReceiver())
+    pm.call_each("receiver_status")
     assert Bad.calls == 1  # a failed plugin is not called again
 
 
 def test_call_first_names_the_plugin_and_refuses_coroutines() -> None:
     class Raises:
         @hookimpl
-        def receiver_p2p_device_config(self, receiver: Any) -> Any:
+        def receiver_p2p_device_config(self) -> Any:
             raise ValueError("nope")
 
     class Async:
         @hookimpl
-        async def receiver_meeting_id(self, receiver: Any, previous: Any) -> str:  # wrong on purpose
+        async def receiver_meeting_id(self, previous: Any) -> str:  # wrong on purpose
             return "123456"
 
     _cfg, pm = load_plugins_and_config({}, environ={}, entry_points=[],
                                        extra_plugins=[("raises", Raises()), ("async", Async())])
     with pytest.raises(HookFailed, match="raises: receiver_p2p_device_config: ValueError: nope"):
-        pm.call_first("receiver_p2p_device_config", receiver=None)
-    with pytest.raises(HookFailed, match="async: receiver_meeting_id: answered a firstresult hook with an awaitable"):
-        pm.call_first("receiver_meeting_id", receiver=None, previous=None)
+        pm.call_first("receiver_p2p_device_config")
+    with pytest.raises(HookFailed, match="async: receiver_meeting_id: answered a synchronous hook with an awaitable"):
+        pm.call_first("receiver_meeting_id", previous=None)
     assert pm.records["async"].state is PluginState.FAILED
 
 
 async def test_authorization_fails_closed(receiver_factory: Any) -> None:
     class Raises:
         @hookimpl(tryfirst=True)
-        def receiver_session_authorize(self, receiver: Any, request: SessionRequest) -> AuthDecision:
+        def receiver_session_authorize(self, request: SessionRequest) -> AuthDecision:
             raise RuntimeError("policy server down")
 
     async with receiver_factory(plugins={"raises": Raises()}) as rx:
@@ -167,7 +168,7 @@ async def test_authorization_fails_closed(receiver_factory: Any) -> None:
 
     class AsyncAllow:
         @hookimpl(tryfirst=True)
-        async def receiver_session_authorize(self, receiver: Any, request: SessionRequest) -> AuthDecision:
+        async def receiver_session_authorize(self, request: SessionRequest) -> AuthDecision:
             return AuthDecision.allow()
 
     async with receiver_factory(plugins={"async_allow": AsyncAllow()},
@@ -180,7 +181,7 @@ async def test_authorization_fails_closed(receiver_factory: Any) -> None:
 async def test_no_authorization_policy_denies(receiver_factory: Any) -> None:
     class NoOpinion:
         @hookimpl
-        def receiver_session_authorize(self, receiver: Any, request: SessionRequest) -> None:
+        def receiver_session_authorize(self, request: SessionRequest) -> None:
             return None
 
     async with receiver_factory(plugins={"n": NoOpinion()}) as rx:
@@ -193,7 +194,7 @@ def test_hook_tracing_by_environment(monkeypatch: pytest.MonkeyPatch, caplog: py
     monkeypatch.setenv("RECEIVER_TRACE_HOOKS", "1")
     _cfg, pm = load_plugins_and_config({}, environ={}, entry_points=[])
     with caplog.at_level(logging.DEBUG, logger="receiver_core.hooks"):
-        pm.hook.receiver_status(receiver=_FakeReceiver())
+        pm.call_each("receiver_status")
     assert any("receiver_status" in r.getMessage() for r in caplog.records)
 
 
@@ -205,7 +206,3 @@ def test_register_twice_is_refused() -> None:
     pm.register_plugin(P(), "p")
     with pytest.raises(PluginError, match="already registered"):
         pm.register_plugin(P(), "p")
-
-
-class _FakeReceiver:
-    state_dir = "/nonexistent"

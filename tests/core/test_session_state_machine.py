@@ -5,11 +5,13 @@ pause, resume and silence (idle timeout) run against a real box; after every ste
 screen, waiting and queued senders stay within their bounds, nobody waits in the queue while a
 place is free, and every session ends exactly once (one ``handler.stop``, one
 ``receiver_session_ended``), ended sessions are gone and requests that failed left nothing behind.
+``SESSION_MACHINE_EXAMPLES=500`` runs longer (the figures of such a run are in docs/reliability.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -20,9 +22,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from receiver_core import AuthDecision, SessionRejected, SessionRequest, hookimpl
-from receiver_core.app import Receiver
 from receiver_core.errors import AuthFailed, InvalidTransition
 from receiver_core.session.state import SessionState
+from receiver_core.testing import started_receiver
 
 MAX_PRESENTERS, MAX_PENDING, MAX_QUEUED = 2, 2, 2
 PEERS = [f"192.0.2.{i}" for i in range(1, 7)]
@@ -48,7 +50,7 @@ class Policy:
         self.ended: Counter[str] = Counter()
 
     @hookimpl
-    def receiver_session_authorize(self, receiver: Any, request: SessionRequest) -> AuthDecision | None:
+    def receiver_session_authorize(self, request: SessionRequest) -> AuthDecision | None:
         if request.display_name == "proven":
             return AuthDecision.allow()
         if request.display_name == "approval":
@@ -56,7 +58,7 @@ class Policy:
         return None  # the built-in pin_auth: PIN off, no approval: let in unproven
 
     @hookimpl
-    def receiver_session_ended(self, receiver: Any, session: Any, reason: str) -> None:
+    def receiver_session_ended(self, session: Any, reason: str) -> None:
         self.ended[session.id] += 1
 
 
@@ -69,7 +71,7 @@ class SessionMachine(RuleBasedStateMachine):
         config = {"session": {"max_presenters": MAX_PRESENTERS, "max_pending": MAX_PENDING, "max_queued": MAX_QUEUED,
                               "max_pending_per_address": 1, "approval_timeout_seconds": 600},
                   "status": {"enabled": False}}
-        self.cm = Receiver.for_testing(self.dir, config=config, plugins={"policy": self.policy})
+        self.cm = started_receiver(self.dir, config=config, plugins={"policy": self.policy})
         self.rx = self.loop.run_until_complete(self.cm.__aenter__())
         self.requests: list[tuple[asyncio.Task[Any], Handler]] = []
         self.seen: dict[str, tuple[Any, Handler]] = {}
@@ -211,5 +213,5 @@ async def _tmpdir() -> str:
 
 
 TestSessionMachine = SessionMachine.TestCase
-TestSessionMachine.settings = settings(max_examples=40, stateful_step_count=25, deadline=None,
+TestSessionMachine.settings = settings(max_examples=int(os.environ.get("SESSION_MACHINE_EXAMPLES", "20")), stateful_step_count=25, deadline=None,
                                        suppress_health_check=[HealthCheck.too_slow])

@@ -28,7 +28,7 @@ class BrowserJoin:
     """Plays the browser-sharing plugin's part: a connect line and the QR code of the join URL."""
 
     @hookimpl
-    def receiver_overlays(self, receiver: Any, screen: Any, state: Any) -> list[Overlay]:
+    def receiver_overlays(self, ctx: Any, screen: Any, state: Any) -> list[Overlay]:
         return [Overlay(OverlayKind.CONNECT, text="Browser: https://192.0.2.10:8443/"),
                 Overlay(OverlayKind.QR, text="Scan to share", data=f"{JOIN}?meeting={state.meeting_id}")]
 

@@ -22,21 +22,21 @@ class Protocol:
         self.stopped: list[str] = []
 
     @hookimpl
-    def receiver_startup(self, receiver: Any) -> None:
+    def receiver_startup(self, ctx: Any) -> None:
         if self.crash_after is not None:
             async def worker() -> None:
                 await asyncio.sleep(self.crash_after)
                 raise RuntimeError(f"{self.name} worker crashed")
-            receiver.spawn(worker())
+            ctx.spawn(worker())
 
     @hookimpl
-    def receiver_listeners(self, receiver: Any) -> list[ListenerSpec]:
+    def receiver_listeners(self, ctx: Any) -> list[ListenerSpec]:
         return [ListenerSpec("control", 0, asyncio.Protocol, host="127.0.0.1")]
 
     @hookimpl
-    def receiver_mdns_services(self, receiver: Any, interface: Any) -> list[ServiceAdvertisement]:
-        port = receiver.listeners.port(self.name, "control")
-        return [ServiceAdvertisement(f"_{self.name}._tcp", receiver.name, port)]
+    def receiver_mdns_services(self, ctx: Any, interface: Any) -> list[ServiceAdvertisement]:
+        port = ctx.listener_port("control")
+        return [ServiceAdvertisement(f"_{self.name}._tcp", ctx.box.name, port)]
 
     def stop(self, reason: str) -> None:  # SessionHandler
         self.stopped.append(reason)
@@ -44,7 +44,7 @@ class Protocol:
 
 class RaisingObserver:
     @hookimpl
-    def receiver_session_started(self, receiver: Any, session: Any) -> None:
+    def receiver_session_started(self, ctx: Any, session: Any) -> None:
         raise KeyError("observer bug")
 
 
@@ -85,8 +85,7 @@ async def test_startup_failure_withdraws_what_already_started(tmp_path: Any) -> 
 
     import pytest
 
-    from receiver_core import Receiver
-    from receiver_core.testing import FakeMdns
+    from receiver_core.testing import FakeMdns, started_receiver
 
     mdns = FakeMdns()
     with socket.socket() as taken:
@@ -94,7 +93,7 @@ async def test_startup_failure_withdraws_what_already_started(tmp_path: Any) -> 
         taken.listen()
         port = taken.getsockname()[1]
         with pytest.raises(OSError):
-            async with Receiver.for_testing(tmp_path, plugins={"good": Protocol("good")}, mdns=mdns,
+            async with started_receiver(tmp_path, plugins={"good": Protocol("good")}, mdns=mdns,
                                             config={"status": {"port": port}}):
                 raise AssertionError("the status port is taken: startup must fail")
     assert ("register", "_good._tcp", "Test Room") in mdns.events  # it had been announced ...

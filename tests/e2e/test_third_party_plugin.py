@@ -61,7 +61,7 @@ def test_disabled_plugin_is_not_even_imported(tmp_path: Path) -> None:
 
 
 async def test_runs_in_the_box(receiver_factory: Any) -> None:
-    async with receiver_factory(autoload=True, config=with_demo(greeting="hello there")) as rx, \
+    async with receiver_factory(installed=["demo", "mpegts"], config=with_demo(greeting="hello there")) as rx, \
             aiohttp.ClientSession() as http:
         port = rx.listeners.port("demo", "echo")
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -87,7 +87,7 @@ async def wait_failed(rx: Any, name: str, timeout: float = 3.0) -> str:
 
 @pytest.mark.parametrize("fail_in", ["startup", "mdns", "overlays", "task", "status"])
 async def test_fault_isolation_of_a_third_party_plugin(receiver_factory: Any, fail_in: str) -> None:
-    async with receiver_factory(autoload=True, config=with_demo(fail_in=fail_in)) as rx, \
+    async with receiver_factory(installed=["demo", "mpegts"], config=with_demo(fail_in=fail_in)) as rx, \
             aiohttp.ClientSession() as http:
         if fail_in in ("status",):
             await http.get(f"{rx.admin.url}/api/status")
@@ -110,7 +110,7 @@ async def test_fault_isolation_of_a_third_party_plugin(receiver_factory: Any, fa
 
 
 async def test_a_raising_authorizer_fails_closed(receiver_factory: Any) -> None:
-    async with receiver_factory(autoload=True, config=with_demo(fail_in="authorize")) as rx:
+    async with receiver_factory(installed=["demo", "mpegts"], config=with_demo(fail_in="authorize")) as rx:
         with pytest.raises(SessionRejected, match="could not check"):
             await rx.sessions.request(SessionRequest("test", "192.0.2.5", "Alice"))
         assert "authorize failure on purpose" in await wait_failed(rx, "demo")

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from receiver_core import MediaCaps, MediaPacket, QueueSource, SessionRequest, UnsupportedMedia, hookimpl
+from receiver_core.attribution import acting_as
 from receiver_core.builtin.pyav_decoders import SPECS
 from receiver_core.errors import ConfigError, PluginError
 from receiver_core.media.decoders import (
@@ -23,7 +24,6 @@ from receiver_core.media.decoders import (
     DecoderSpec,
     PassthroughDecoder,
 )
-from receiver_core.plugins import current_plugin
 
 from .helpers import (
     assert_colour,
@@ -116,17 +116,10 @@ def test_rank_override_of_an_unknown_decoder_is_a_config_error() -> None:
 
 def test_duplicate_names_are_refused_naming_both_owners() -> None:
     registry = DecoderRegistry()
-    token = current_plugin.set("vendor_a")
-    try:
+    with acting_as("vendor_a"):
         registry.add(_spec("fast-h264", RANK_PRIMARY))
-    finally:
-        current_plugin.reset(token)
-    token = current_plugin.set("vendor_b")
-    try:
-        with pytest.raises(PluginError) as info:
-            registry.add(_spec("fast-h264", RANK_SECONDARY))
-    finally:
-        current_plugin.reset(token)
+    with acting_as("vendor_b"), pytest.raises(PluginError) as info:
+        registry.add(_spec("fast-h264", RANK_SECONDARY))
     assert "'vendor_a'" in str(info.value) and "'vendor_b'" in str(info.value)
     assert [s["owner"] for s in registry.status()] == ["vendor_a"]  # the first one stays
 

@@ -41,11 +41,11 @@ class Ends:
         self.started: list[Any] = []
 
     @hookimpl
-    def receiver_session_started(self, receiver: Any, session: Any) -> None:
+    def receiver_session_started(self, session: Any) -> None:
         self.started.append(session)
 
     @hookimpl
-    def receiver_session_ended(self, receiver: Any, session: Any, reason: str) -> None:
+    def receiver_session_ended(self, session: Any, reason: str) -> None:
         self.ended[session.id] += 1
         self.at[session.id] = time.monotonic()
 

@@ -2,7 +2,7 @@ import ipaddress
 
 import attrs
 
-from receiver_core.config.schema import setting
+from receiver_core import setting
 
 
 def _check_networks(value: tuple[str, ...]) -> str | None:

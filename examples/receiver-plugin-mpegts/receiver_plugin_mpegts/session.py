@@ -69,11 +69,11 @@ class Sender:
         unsupported video, the stream becoming unreadable, the plugin being retired (cancelled).
         The core's watchdog ends the session when the sender goes silent (``idle_timeout``).
         """
-        receiver = self.service.receiver
+        ctx = self.service.ctx
         request = SessionRequest("mpegts", self.address[0], display_name=self.label,
                                  idle_timeout=self.service.config.idle_timeout)
         try:
-            self.session = await receiver.sessions.request(request, handler=self)
+            self.session = await ctx.sessions.request(request, handler=self)
         except (SessionRejected, AuthFailed) as exc:
             self.service.refused(self.address, str(exc))
             self.close()
@@ -82,14 +82,16 @@ class Sender:
         streams: asyncio.Future[tuple[MediaCaps | None, MediaCaps | None]] = loop.create_future()
         self._done = loop.create_future()
 
+        # the demux thread hands everything to the loop through the context: work it causes there
+        # (tasks, crashes) belongs to this plugin
         def found(video: MediaCaps | None, audio: MediaCaps | None) -> None:
-            loop.call_soon_threadsafe(self._found, video, audio, streams)
+            ctx.call_soon_threadsafe(self._found, video, audio, streams)
 
         def failed(message: str) -> None:
-            loop.call_soon_threadsafe(self._failed, message, streams)
+            ctx.call_soon_threadsafe(self._failed, message, streams)
 
         def packet(kind: str, pkt: MediaPacket) -> None:
-            loop.call_soon_threadsafe(self._push, kind, pkt)
+            ctx.call_soon_threadsafe(self._push, kind, pkt)
 
         reason = "the sender stopped"
         try:
@@ -114,7 +116,7 @@ class Sender:
             streams.set_result((video, audio))
 
     async def _attach(self, video: MediaCaps | None, audio: MediaCaps | None) -> None:
-        media = self.service.receiver.media
+        media = self.service.ctx.media
         if video is None:
             raise _Ended("no video in the stream")
         try:
@@ -147,8 +149,8 @@ class Sender:
     async def _finish(self, reason: str) -> None:
         """The one way out of ``run``: end the core session (a no-op if the box ended it) and close."""
         self.close()
-        if self.session is not None:
-            await self.service.receiver.sessions.end(self.session, reason, notify=False)
+        if self.session is not None:  # the handler's stop() finds the sender closed already
+            await self.service.ctx.sessions.end(self.session, reason)
         # a sender that keeps sending after its session ended must not start a new one at once
         self.service.ignore(self.address)
 
@@ -166,6 +168,8 @@ class Sender:
 
     def stop(self, reason: str) -> None:
         """The core ended the session: ignore this sender until it has been quiet for a while."""
+        if self.closed:  # the plugin is ending it itself (``_finish``)
+            return
         log.info("MPEG-TS sender %s: session ended by the box (%s)", self.label, reason)
         self.service.ignore(self.address)
         self.close()

@@ -7,6 +7,9 @@ import logging
 import time
 from typing import Any
 
+from receiver_core import PluginContext
+
+from .config import MpegTsConfig
 from .session import Sender
 from .wire import DatagramError, parse_datagram
 
@@ -22,9 +25,9 @@ REFUSAL_LOG_SECONDS = 10.0
 class MpegTsService:
     """State of the plugin while the box runs: senders, ignored addresses, counters."""
 
-    def __init__(self, receiver: Any) -> None:
-        self.receiver = receiver
-        self.config = receiver.plugin_config("mpegts")
+    def __init__(self, ctx: PluginContext) -> None:
+        self.ctx = ctx
+        self.config = ctx.config(MpegTsConfig)
         self.senders: dict[tuple[str, int], Sender] = {}
         self.ignored: dict[tuple[str, int], float] = {}
         self.bad_datagrams = 0
@@ -57,7 +60,7 @@ class MpegTsService:
                 return
             sender = Sender(self, address)
             self.senders[address] = sender
-            self.receiver.spawn(sender.run(), name=f"mpegts:{sender.label}")
+            self.ctx.spawn(sender.run(), name=f"mpegts:{sender.label}")
         sender.datagram(payload)
 
     def ignore(self, address: tuple[str, int]) -> None:

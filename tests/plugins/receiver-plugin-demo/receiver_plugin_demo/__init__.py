@@ -9,10 +9,24 @@ from typing import Any
 
 import attrs
 
-from receiver_core import ListenerSpec, Overlay, OverlayKind, PluginManifest, ServiceAdvertisement, hookimpl
-from receiver_core.config.schema import setting
+from receiver_core import (
+    AuthDecision,
+    IdleState,
+    ListenerSpec,
+    NetInterface,
+    Overlay,
+    OverlayKind,
+    PluginContext,
+    PluginManifest,
+    Screen,
+    SectionRegistry,
+    ServiceAdvertisement,
+    SessionRequest,
+    hookimpl,
+    setting,
+)
 
-manifest = PluginManifest(name="demo", display_name="Demo echo", version="0.3.0",
+manifest = PluginManifest(name="demo", display_name="Demo echo", version="0.3.0", requires_core=">=0.2",
                           service_types=("_montage-demo._tcp",), provides=("TCP echo", "mDNS advert"))
 
 FAIL_POINTS = ("", "startup", "mdns", "overlays", "task", "authorize", "status")
@@ -37,67 +51,66 @@ class Echo(asyncio.Protocol):
         self.transport.write(data)
 
 
-def _cfg(receiver: Any) -> DemoConfig:
-    return receiver.plugin_config("demo")
+class DemoPlugin:
+    """Entry point ``demo = receiver_plugin_demo:DemoPlugin``."""
 
+    manifest = manifest
 
-@hookimpl
-def receiver_config_sections(registry: Any) -> None:
-    """Declare ``[plugin.demo]``."""
-    registry.add("demo", DemoConfig, description="Demo echo service")
+    def __init__(self, ctx: PluginContext) -> None:
+        self.ctx = ctx
 
+    @property
+    def cfg(self) -> DemoConfig:
+        return self.ctx.config(DemoConfig)
 
-@hookimpl
-def receiver_startup(receiver: Any) -> None:
-    """Optionally fail, or start a task that crashes."""
-    cfg = _cfg(receiver)
-    if cfg.fail_in == "startup":
-        raise RuntimeError("demo: startup failure on purpose")
-    if cfg.fail_in == "task":
-        async def crash() -> None:
-            await asyncio.sleep(0.2)
-            raise RuntimeError("demo: task crash on purpose")
-        receiver.spawn(crash())
+    @hookimpl
+    def receiver_config_sections(self, registry: SectionRegistry) -> None:
+        """Declare ``[plugin.demo]``."""
+        registry.add("demo", DemoConfig, description="Demo echo service")
 
+    @hookimpl
+    def receiver_startup(self) -> None:
+        """Optionally fail, or start a task that crashes (from a thread callback, like a demuxer would)."""
+        if self.cfg.fail_in == "startup":
+            raise RuntimeError("demo: startup failure on purpose")
+        if self.cfg.fail_in == "task":
+            async def crash() -> None:
+                await asyncio.sleep(0.2)
+                raise RuntimeError("demo: task crash on purpose")
+            self.ctx.start_thread(self.ctx.call_soon_threadsafe, lambda: self.ctx.spawn(crash()))
 
-@hookimpl
-def receiver_listeners(receiver: Any) -> list[ListenerSpec]:
-    """One TCP echo listener."""
-    cfg = _cfg(receiver)
-    return [ListenerSpec("echo", cfg.port, lambda: Echo(cfg.greeting.encode()))]
+    @hookimpl
+    def receiver_listeners(self) -> list[ListenerSpec]:
+        """One TCP echo listener."""
+        greeting = self.cfg.greeting.encode()
+        return [ListenerSpec("echo", self.cfg.port, lambda: Echo(greeting))]
 
+    @hookimpl
+    def receiver_mdns_services(self, interface: NetInterface) -> list[ServiceAdvertisement]:
+        """``<box name> demo`` as ``_montage-demo._tcp`` on the echo port."""
+        if self.cfg.fail_in == "mdns":
+            raise RuntimeError("demo: mdns failure on purpose")
+        port = self.ctx.listener_port("echo") or 0
+        return [ServiceAdvertisement("_montage-demo._tcp", f"{self.ctx.box.name} demo", port,
+                                     {"greeting": self.cfg.greeting, "iface": interface.name})]
 
-@hookimpl
-def receiver_mdns_services(receiver: Any, interface: Any) -> list[ServiceAdvertisement]:
-    """``<box name> demo`` as ``_montage-demo._tcp`` on the echo port."""
-    cfg = _cfg(receiver)
-    if cfg.fail_in == "mdns":
-        raise RuntimeError("demo: mdns failure on purpose")
-    port = receiver.listeners.port("demo", "echo")
-    return [ServiceAdvertisement("_montage-demo._tcp", f"{receiver.name} demo", port,
-                                 {"greeting": cfg.greeting, "iface": interface.name})]
+    @hookimpl
+    def receiver_overlays(self, screen: Screen, state: IdleState) -> list[Overlay]:
+        """How to reach the echo service."""
+        if self.cfg.fail_in == "overlays":
+            raise RuntimeError("demo: overlays failure on purpose")
+        return [Overlay(OverlayKind.CONNECT, text=f"Demo echo: tcp port {self.ctx.listener_port('echo')}")]
 
+    @hookimpl
+    def receiver_session_authorize(self, request: SessionRequest) -> AuthDecision | None:
+        """No opinion, unless told to fail (then the host must deny: fail closed)."""
+        if self.cfg.fail_in == "authorize":
+            raise RuntimeError("demo: authorize failure on purpose")
+        return None
 
-@hookimpl
-def receiver_overlays(receiver: Any, screen: Any, state: Any) -> list[Overlay]:
-    """How to reach the echo service."""
-    if _cfg(receiver).fail_in == "overlays":
-        raise RuntimeError("demo: overlays failure on purpose")
-    port = receiver.listeners.port("demo", "echo")
-    return [Overlay(OverlayKind.CONNECT, text=f"Demo echo: tcp port {port}")]
-
-
-@hookimpl
-def receiver_session_authorize(receiver: Any, request: Any) -> Any:
-    """No opinion, unless told to fail (then the host must deny: fail closed)."""
-    if _cfg(receiver).fail_in == "authorize":
-        raise RuntimeError("demo: authorize failure on purpose")
-    return None
-
-
-@hookimpl
-def receiver_status(receiver: Any) -> dict[str, Any]:
-    """The greeting, for the status API."""
-    if _cfg(receiver).fail_in == "status":
-        raise RuntimeError("demo: status failure on purpose")
-    return {"greeting": _cfg(receiver).greeting}
+    @hookimpl
+    def receiver_status(self) -> dict[str, Any]:
+        """The greeting, for the status API."""
+        if self.cfg.fail_in == "status":
+            raise RuntimeError("demo: status failure on purpose")
+        return {"greeting": self.cfg.greeting}
