@@ -12,6 +12,7 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..attribution import CORE_OWNER
 from ..errors import HookFailed, MediaError
 from .caps import VIDEO, MediaCaps, MediaSource
 from .decoders import DecoderOptions, DecoderRegistry, DecoderSpec
@@ -122,8 +123,6 @@ class MediaEngine:
 
     def _link_failed(self, session: Session, message: str) -> None:
         """A decoder gave up: end the session (a black tile that never ends helps nobody)."""
-        from ..app import CORE_OWNER
-
         self._receiver.supervisor.spawn(self._receiver.sessions.end(session, f"error: {message}"), CORE_OWNER,
                                         f"end:{session.id}")
 

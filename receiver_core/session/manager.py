@@ -90,7 +90,7 @@ class Session:
         before that, the handler's ``last_activity()`` when it has one, else the request time.
         """
         if self.media is not None and self.media.links:
-            return max(self.created, self.media.last_packet())
+            return max(self.created, float(self.media.last_packet()))
         probe = getattr(self.handler, "last_activity", None)
         if callable(probe):
             try:
