@@ -141,3 +141,17 @@ def test_a_pin_overlay_never_shows_its_pin_in_a_repr() -> None:
     overlay = Overlay(OverlayKind.PIN, text="PIN 4821")
     assert "4821" not in repr(overlay) and "4821" not in str([overlay])
     assert "Room 4" in repr(Overlay(OverlayKind.TITLE, text="Room 4"))
+
+
+@pytest.mark.parametrize("name", ["\ud800", "Room\u202e", "Room\x7f", "Room\u2028x"])
+async def test_the_api_refuses_unsafe_names_with_a_400(receiver_factory: Any, name: str) -> None:
+    """Before: {"name": "\\ud800"} was a 500 with a traceback; DEL, U+202E and U+2028 were accepted."""
+    import json
+
+    import aiohttp
+
+    async with receiver_factory() as rx, aiohttp.ClientSession() as http:
+        body = json.dumps({"name": name})  # a lone surrogate travels as its \\u escape
+        response = await http.post(f"{rx.admin.url}/api/name", data=body, headers={"Content-Type": "application/json"})
+        assert response.status == 400 and "name" in (await response.json())["error"]
+        assert rx.name == "Test Room"
