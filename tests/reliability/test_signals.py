@@ -58,7 +58,7 @@ def wait_session(box: Any, timeout: float = 20) -> dict[str, Any]:
 
 
 def test_sigterm_ends_within_5_s_with_a_viewer_a_slow_client_and_a_sender(box: Any) -> None:
-    rx = box()
+    rx = box({"session": {"pin_mode": "off"}})
     rx.wait_ready()
     sender = ffmpeg_into(rx.ns)
     session = wait_session(rx)
