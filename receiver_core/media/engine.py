@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..attribution import CORE_OWNER
 from ..errors import HookFailed, MediaError
+from ..session.state import SessionState
 from .caps import VIDEO, MediaCaps, MediaSource
 from .decoders import DecoderOptions, DecoderRegistry, DecoderSpec
 from .pipeline import Link
@@ -97,7 +98,12 @@ class MediaEngine:
         return self.registry.select(caps, override)
 
     async def attach(self, session: Session, source: MediaSource) -> Link:
-        """Link a source of ``session``; raises ``UnsupportedMedia`` at once if nothing can decode it."""
+        """Link a source of ``session``; raises ``UnsupportedMedia`` at once if nothing can decode it.
+
+        Raises ``MediaError`` for a session that has ended (nobody would ever stop the link).
+        """
+        if session.state is SessionState.ENDED:
+            raise MediaError(f"session {session.id} has ended ({session.end_reason})")
         if session.media is None:
             session.media = SessionMedia(self, session)
         kind = source.caps.kind

@@ -224,3 +224,19 @@ async def test_a_preempting_sender_gets_the_place_it_freed_not_the_queue(receive
         vouched = await rx.sessions.request(req("192.0.2.50"))
         assert len(rx.sessions.on_screen()) == 2 and vouched.visible
         assert len(rx.sessions.queued()) == 2
+
+
+async def test_media_cannot_be_attached_to_an_ended_session(receiver_factory: Any) -> None:
+    """Found by the soak run: a sender kicked while its demuxer looked for streams attached media to
+    the ended session afterwards; nobody stopped that link, and its decode thread leaked."""
+    import threading
+
+    from receiver_core import MediaCaps, QueueSource
+    from receiver_core.errors import MediaError
+
+    async with receiver_factory() as rx:
+        session = await rx.sessions.request(req("192.0.2.9"))
+        await rx.sessions.kick(session.id, "test")
+        with pytest.raises(MediaError, match="has ended"):
+            await rx.media.attach(session, QueueSource(MediaCaps.video("h264", width=320, height=240)))
+        assert not [t for t in threading.enumerate() if t.name.startswith(f"decode:{session.id}")]

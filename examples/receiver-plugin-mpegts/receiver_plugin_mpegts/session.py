@@ -117,6 +117,8 @@ class Sender:
 
     async def _attach(self, video: MediaCaps | None, audio: MediaCaps | None) -> None:
         media = self.service.ctx.media
+        if self.closed:  # the box ended the session while the demuxer looked for streams
+            raise _Ended("closed")
         if video is None:
             raise _Ended("no video in the stream")
         try:
