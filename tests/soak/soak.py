@@ -89,6 +89,7 @@ def sh(*argv: str, check: bool = True) -> str:
 
 
 def proc_figures(pid: int) -> dict[str, int]:
+    """RSS (KiB), threads and open fds of the box process."""
     status = Path(f"/proc/{pid}/status").read_text()
     fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
     return {"rss_kib": int(fields["VmRSS"].split()[0]), "threads": int(fields["Threads"]),
@@ -164,7 +165,7 @@ async def soak(minutes: float, out: Path | None) -> dict[str, Any]:
         final_status = api(ns, "/api/status")
         await asyncio.sleep(10)  # memory that comes back when idle (malloc_trim)
         idle_after = proc_figures(box.pid)
-        warm = samples[min(2, len(samples) - 1)]
+        third = max(1, len(samples) // 3)
         result = {
             "minutes": minutes,
             "joins": counts["joins"],
@@ -172,7 +173,10 @@ async def soak(minutes: float, out: Path | None) -> dict[str, Any]:
             "idle_before": idle_before,
             "idle_after": idle_after,
             "rss_growth_kib_idle": idle_after["rss_kib"] - idle_before["rss_kib"],
-            "rss_growth_kib_loaded": samples[-1]["rss_kib"] - warm["rss_kib"],
+            # peak of the last third of the run against the peak of the first third: growth under load
+            "rss_growth_kib_loaded": max(x["rss_kib"] for x in samples[-third:])
+            - max(x["rss_kib"] for x in samples[:third]),
+            "max_threads": max(x["threads"] for x in samples),
             "fd_growth_idle": idle_after["fds"] - idle_before["fds"],
             "max_fds": max(s["fds"] for s in samples),
             "max_rss_kib": max(s["rss_kib"] for s in samples),
@@ -204,7 +208,9 @@ def main() -> int:
     print(f"\n| figure | value |\n|---|---|\n| duration | {r['minutes']} min |\n| sender joins | {r['joins']} |\n"
           f"| API requests (ok / error) | {r['api_requests']['ok']} / {r['api_requests']['error']} |\n"
           f"| RSS idle before / after | {r['idle_before']['rss_kib'] // 1024} / {r['idle_after']['rss_kib'] // 1024} MiB |\n"
-          f"| RSS growth under load (after warm-up to end) | {r['rss_growth_kib_loaded'] // 1024} MiB |\n"
+          f"| RSS growth under load (peak of the last third - peak of the first third) | "
+          f"{r['rss_growth_kib_loaded'] // 1024} MiB |\n| threads idle before / after (peak) | "
+          f"{r['idle_before']['threads']} / {r['idle_after']['threads']} ({r['max_threads']}) |\n"
           f"| peak RSS | {r['max_rss_kib'] // 1024} MiB |\n"
           f"| fds idle before / after (peak) | {r['idle_before']['fds']} / {r['idle_after']['fds']} "
           f"({r['max_fds']}) |\n| sessions leaked | {r['sessions_leaked']} |\n"
