@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -213,5 +214,6 @@ async def _tmpdir() -> str:
 
 
 TestSessionMachine = SessionMachine.TestCase
-TestSessionMachine.settings = settings(max_examples=int(os.environ.get("SESSION_MACHINE_EXAMPLES", "20")), stateful_step_count=25, deadline=None,
+TestSessionMachine.pytestmark = [pytest.mark.timeout(900)]  # a box per example: slow on a busy 2-core machine
+TestSessionMachine.settings = settings(max_examples=int(os.environ.get("SESSION_MACHINE_EXAMPLES", "15")), stateful_step_count=25, deadline=None,
                                        suppress_health_check=[HealthCheck.too_slow])
