@@ -305,7 +305,7 @@ def render(results: dict[str, Any]) -> str:
     lines += _table(["Run", "threads", "fps", "window", "receiver CPU (user / sys)", "page faults/s", "senders CPU",
                      "other load", "composite fps",
                      "dropped", "not shown", "shown / sent", "added ms p50 / p99", "composite ms p50 / p99",
-                     "RSS MB", "kernel UDP drops", "plugin buffer drops (bytes)"], orows)
+                     "RSS MB", "kernel UDP drops", "TS units dropped"], orows)
     lines += ["", "`threads` = `[decoders] threads` (the core asks FFmpeg for slice threads), `fps` = `[display] fps` "
               "(the display composes at most that often). CPU: 100 % = one core; page faults/s = the receiver's minor page faults (fresh memory touched, e.g. a frame-sized buffer that was mmapped anew). Dropped = the link's `dropped` "
               "counter (late, queue overflow, waiting for a keyframe). Not shown = decoded frames replaced on their "
@@ -427,7 +427,7 @@ def _pct(part: int, whole: int) -> str:
 def _feed_drops(phase: dict[str, Any]) -> str:
     status = phase.get("mpegts") or {}
     senders = status.get("senders") or []
-    return str(sum(s.get("dropped_bytes", 0) for s in senders)) if senders else "–"
+    return str(sum(s.get("units_dropped", 0) for s in senders)) if senders else "–"
 
 
 def _other_load_text(results: dict[str, Any]) -> str:

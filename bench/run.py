@@ -246,10 +246,10 @@ def _classify(stack: str) -> str:
         if "_present" in stack:
             return "display thread: present (headless copy)"
         return "display thread: waiting / pacing"
-    if "demux.py" in stack:
-        return "demux threads: PyAV MPEG-TS demux, packet copy"
-    if "datagram_received" in stack or "_read_ready" in stack or "wire.py" in stack or "transport.py" in stack:
-        return "event loop: UDP datagrams (recv, parse, ByteFeed)"
+    if "media/mpegts/" in stack:
+        return "event loop: MPEG-TS parsing (receiver_core.media.mpegts)"
+    if "datagram_received" in stack or "_read_ready" in stack or "transport.py" in stack:
+        return "event loop: UDP datagrams (recv, hand-off)"
     if "_pump_loop" in stack or "QueueSource" in stack or "Sender._push" in stack:
         return "event loop: packet hand-over (QueueSource, pump)"
     if "admin" in stack or "aiohttp" in stack:

@@ -6,8 +6,9 @@
 Modes:
 
 ``ours``
-    The receiver's path as fast as the CPU allows, in one thread: MPEG-TS demux with PyAV (the
-    plugin's options), each packet copied into a ``MediaPacket`` as the plugin does, decoded by the
+    The receiver's path as fast as the CPU allows, in one thread: the file cut into 1316-byte
+    datagrams and fed to the core's ``TsReceiver`` (what the plugin runs in ``datagram_received``),
+    each video access unit's ``MediaPacket`` decoded by the
     core's ``pyav-h264`` decoder (``DecoderOptions(threads=N)``), scaled by a ``Surface`` into its
     tile and blitted into the I420 canvas by the ``Compositor``. The clock runs from ``av.open`` to
     the last composite (imports excluded).
@@ -34,40 +35,32 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def run_ours(path: str, threads: int, tile_size: tuple[int, int], frame_threads: bool) -> dict[str, object]:
     import av
-    from receiver_plugin_mpegts.demux import DEMUX_OPTIONS, video_caps
 
-    from receiver_core.builtin.pyav_decoders import receiver_register_decoders
-    from receiver_core.display.backend import NullDisplay
+    from receiver_core.builtin.pyav_decoders import SPECS
     from receiver_core.display.compositor import Compositor, Surface
-    from receiver_core.media.caps import MediaPacket
+    from receiver_core.display.headless import NullDisplay
     from receiver_core.media.decoders import DecoderOptions, DecoderRegistry
+    from receiver_core.media.mpegts import AccessUnit, TsReceiver
     from receiver_core.model import Layout, Rect, Screen, Tile
 
     registry = DecoderRegistry()
-    receiver_register_decoders(registry=registry)
+    for spec in SPECS:
+        registry.add(spec)
     screen = Screen(1920, 1080, 30)
     tile = Rect(0, 0, *tile_size)
+    data = Path(path).read_bytes()
     perf = time.perf_counter
     cpu_started = time.process_time()
     started = perf()
 
-    container = av.open(path, mode="r", format="mpegts", options=DEMUX_OPTIONS)
-    stream = container.streams.video[0]
-    caps = video_caps(stream)
-    spec = registry.select(caps)
-    decoder = spec.factory(caps, DecoderOptions(threads=threads))
-    if frame_threads:  # what-if: same decoder object, codec context with frame threads
-        ctx = av.CodecContext.create("h264", "r")
-        ctx.thread_type = "FRAME"
-        ctx.thread_count = threads
-        ctx.open()
-        decoder.ctx = ctx
+    receiver = TsReceiver()
     surface = Surface("bench", lambda: None)
     surface.tile = tile
     compositor = Compositor(screen)
@@ -75,45 +68,50 @@ def run_ours(path: str, threads: int, tile_size: tuple[int, int], frame_threads:
     display = NullDisplay()
     display.open(screen)
     surfaces = {"bench": surface}
+    decoder: Any = None
 
     t_demux = t_decode = t_scale = t_compose = 0.0
     packets = frames = shown = 0
     index_of_pts: dict[int, int] = {}
     delays: list[int] = []
-    demuxed = container.demux(stream)
-    while True:
+    for offset in range(0, len(data), 1316):
         t0 = perf()
-        try:
-            packet = next(demuxed)
-        except StopIteration:
-            break
-        if packet.size == 0:
-            continue
-        item = MediaPacket(bytes(packet), pts=packet.pts, time_base=packet.time_base, keyframe=packet.is_keyframe)
-        t1 = perf()
-        out = decoder.decode(item)
-        t2 = perf()
-        t_demux += t1 - t0
-        t_decode += t2 - t1
-        if item.pts is not None:
-            index_of_pts[item.pts] = packets
-        packets += 1
-        decode_ms = (t2 - t1) * 1000
-        for frame in out:
-            frames += 1
-            if frame.pts in index_of_pts:
-                delays.append(packets - 1 - index_of_pts.pop(frame.pts))
-            t3 = perf()
-            surface.put(frame, item.arrival, decode_ms, decoder.sample_aspect_ratio)
-            t4 = perf()
-            now_shown = compositor.compose(surfaces)
-            display.present(compositor.canvas)
-            t5 = perf()
-            shown += len(now_shown)
-            t_scale += t4 - t3
-            t_compose += t5 - t4
+        units = [e for e in receiver.feed(data[offset:offset + 1316], t0)
+                 if isinstance(e, AccessUnit) and e.kind == "video"]
+        t_demux += perf() - t0
+        for unit in units:
+            item = unit.packet
+            if decoder is None:
+                decoder = registry.select(unit.caps).factory(unit.caps, DecoderOptions(threads=threads))
+                if frame_threads:  # what-if: same decoder object, codec context with frame threads
+                    ctx = av.CodecContext.create("h264", "r")
+                    ctx.thread_type = "FRAME"
+                    ctx.thread_count = threads
+                    ctx.open()
+                    decoder.ctx = ctx
+            t1 = perf()
+            out = decoder.decode(item)
+            t2 = perf()
+            t_decode += t2 - t1
+            if item.pts is not None:
+                index_of_pts[item.pts] = packets
+            packets += 1
+            decode_ms = (t2 - t1) * 1000
+            for frame in out:
+                frames += 1
+                if frame.pts in index_of_pts:
+                    delays.append(packets - 1 - index_of_pts.pop(frame.pts))
+                t3 = perf()
+                surface.put(frame, item.arrival, decode_ms, decoder.sample_aspect_ratio)
+                t4 = perf()
+                now_shown = compositor.compose(surfaces)
+                display.present(compositor.canvas)
+                t5 = perf()
+                shown += len(now_shown)
+                t_scale += t4 - t3
+                t_compose += t5 - t4
     wall = perf() - started
-    container.close()
+    assert decoder is not None, f"no video access unit in {path}"
     if frame_threads:
         # drain first: frame-thread workers still hold packets that reference Python bytes, and
         # freeing the context while they do deadlocks on the GIL (see run.py's notes); main()

@@ -38,6 +38,7 @@ from .session.manager import SessionManager
 if TYPE_CHECKING:
     from .admin.api import AdminServer
     from .display.service import DisplayService
+    from .media.audio import AudioOutput
     from .media.engine import MediaEngine
 
 __all__ = ["Receiver", "load_plugins_and_config"]
@@ -102,6 +103,7 @@ class Receiver:
         self.sessions: SessionManager = None  # type: ignore[assignment]  # created in start()
         self.media: MediaEngine | None = None
         self.display: DisplayService | None = None
+        self.audio: AudioOutput | None = None
         self.admin: AdminServer | None = None
         self._unload: dict[str, list[Callable[[], Any]]] = {}
         self._retiring: set[str] = set()
@@ -227,7 +229,9 @@ class Receiver:
             raise
 
     async def _start(self) -> None:
+        from .display.registry import OutputSettings, resolve_outputs
         from .display.service import DisplayService
+        from .media.audio import AudioOutput
         from .media.engine import MediaEngine
 
         self.started_at = time.monotonic()
@@ -238,9 +242,14 @@ class Receiver:
         self.plugins.call_each("receiver_configure")
         await self.net.start(self._network_changed)
         self.media = MediaEngine(self)
-        self.display = DisplayService(self)
+        outputs = OutputSettings(display=self.config.display, audio=self.config.audio, box_name=self.name)
+        display_backend, audio_backend = resolve_outputs(self.plugins, outputs)
+        self.audio = AudioOutput(audio_backend.factory(outputs), self.config.audio.sample_rate,
+                                 self.config.audio.channels)
+        self.audio.open()
+        self.display = DisplayService(self, display_backend, outputs, self.audio)
         await self.display.start()
-        self.media.start(self.display)
+        self.media.start(self.display, self.audio)
         for name in [n for n in self.plugins.active_names()]:
             await self._start_plugin(name)
         await self.listeners.bind_all()
@@ -314,6 +323,8 @@ class Receiver:
             await self.media.stop()
         if self.display is not None:
             await self.display.stop()
+        if self.audio is not None:
+            self.audio.close()
         for callback in reversed(self._unload.pop(CORE_OWNER, [])):
             try:
                 await await_me_maybe(callback())

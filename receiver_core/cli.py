@@ -127,10 +127,11 @@ def _plugins_list(args: argparse.Namespace) -> int:
 
 def _config(args: argparse.Namespace) -> int:
     if args.config_command == "check":
-        from .display.registry import check_backend_names
+        from .display.registry import OutputSettings, resolve_outputs
 
         config, pm = _load(args.file)
-        check_backend_names(pm, config.display.backend, config.audio.backend)
+        # the backends named in [display] and [audio] must exist (run would refuse them)
+        resolve_outputs(pm, OutputSettings(display=config.display, audio=config.audio, box_name=config.receiver.name))
         print(f"{args.file}: OK ({len(config.plugin)} plugin sections)")
         return 0
     config, _pm = _load(args.config)

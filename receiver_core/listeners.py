@@ -12,7 +12,7 @@ from .attribution import acting_as
 from .model import ListenerSpec
 
 if TYPE_CHECKING:
-    from .app import Receiver
+    from .box import Box
 
 __all__ = ["ListenerManager", "BoundListener"]
 
@@ -35,7 +35,7 @@ class BoundListener:
 
 
 class ListenerManager:
-    def __init__(self, receiver: Receiver) -> None:
+    def __init__(self, receiver: Box) -> None:
         self._receiver = receiver
         self._bound: list[BoundListener] = []
 

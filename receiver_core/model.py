@@ -41,7 +41,7 @@ def _tuple(value: Any) -> tuple[Any, ...]:
 
 @attrs.frozen
 class PluginManifest:
-    """What a plugin module declares about itself (module attribute ``manifest``).
+    """What a plugin declares about itself (class attribute ``manifest`` of the plugin, or of its module).
 
     ``name`` must equal the entry-point name. ``provides`` lists what the plugin really implements
     today, in words an admin understands; ``plugins list`` shows it and never claims more.
@@ -52,8 +52,6 @@ class PluginManifest:
     version: str
     requires_core: str = ">=0.2"
     service_types: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
-    needs: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
-    loggers: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     provides: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
     summary: str = ""
 

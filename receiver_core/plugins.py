@@ -287,6 +287,11 @@ class ReceiverPluginManager(pluggy.PluginManager):
     def active_names(self) -> list[str]:
         return [name for name, rec in self.records.items() if rec.active]
 
+    def display_name(self, name: str) -> str:
+        """The manifest's display name of plugin ``name`` (its name when it has none)."""
+        record = self.records.get(name)
+        return record.manifest.display_name if record and record.manifest else name
+
     def hooks_of(self, name: str) -> list[str]:
         plugin = self.get_plugin(name)
         if plugin is None:

@@ -16,18 +16,20 @@ import ipaddress
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
 from ..attribution import acting_as
+from ..box import Box
 from ..config.schema import check_box_name
 from ..errors import InvalidTransition
 from ..session.pin import FailureLimiter
 from .auth import verify_password
 
 if TYPE_CHECKING:
-    from ..app import Receiver
+    from ..display.service import DisplayService
+    from ..session.manager import SessionManager
 
 __all__ = ["AdminServer", "status_url"]
 
@@ -56,8 +58,24 @@ def _is_loopback(address: str | None) -> bool:
         return False
 
 
+class AdminHost(Box, Protocol):
+    """What the status API needs of the box besides ``Box``."""
+
+    @property
+    def sessions(self) -> SessionManager: ...
+
+    @property
+    def display(self) -> DisplayService | None: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+    def plugin_status(self) -> list[dict[str, Any]]: ...
+
+    async def rename(self, name: str) -> None: ...
+
+
 class AdminServer:
-    def __init__(self, receiver: Receiver) -> None:
+    def __init__(self, receiver: AdminHost) -> None:
         self._receiver = receiver
         self._runner: web.AppRunner | None = None
         self._limiter = FailureLimiter(5, 60.0)

@@ -6,7 +6,8 @@ from typing import Any
 
 from .._version import __version__
 from ..context import CoreContext
-from ..display.backend import HeadlessDisplay, NullDisplay, audio_available, display_available
+from ..display.backend import audio_available, display_available
+from ..display.headless import HeadlessDisplay, NullDisplay
 from ..display.registry import AudioBackendRegistry, DisplayBackendRegistry, OutputSettings
 from ..hookspecs import hookimpl
 from ..media.audio import NullAudio, WavAudio

@@ -21,7 +21,7 @@ import attrs
 from ..model import NetSnapshot, ServiceAdvertisement
 
 if TYPE_CHECKING:
-    from ..app import Receiver
+    from ..box import Box
 
 __all__ = ["Published", "MdnsBackend", "ZeroconfBackend", "MdnsPublisher", "host_label"]
 
@@ -172,7 +172,7 @@ class ZeroconfBackend:
 class MdnsPublisher:
     """Diffs plugins' advertisements against the backend's state."""
 
-    def __init__(self, receiver: Receiver, backend: MdnsBackend) -> None:
+    def __init__(self, receiver: Box, backend: MdnsBackend) -> None:
         self._receiver = receiver
         self.backend = backend
         self._published: dict[tuple[str, str], Published] = {}

@@ -19,7 +19,7 @@ from ..errors import HookFailed
 from ..model import P2PDeviceConfig, WfdSubelement
 
 if TYPE_CHECKING:
-    from ..app import Receiver
+    from ..box import Box
 
 __all__ = ["P2PBackend", "NullP2P", "P2POwner", "merge_subelements"]
 
@@ -64,7 +64,7 @@ def merge_subelements(contributions: Sequence[tuple[str, Sequence[WfdSubelement]
 
 
 class P2POwner:
-    def __init__(self, receiver: Receiver, backend: P2PBackend) -> None:
+    def __init__(self, receiver: Box, backend: P2PBackend) -> None:
         self._receiver = receiver
         self.backend = backend
         self.wfd_ies = b""

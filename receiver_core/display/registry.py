@@ -11,12 +11,13 @@ from typing import Any
 
 import attrs
 
+from ..box import HookCaller
 from ..config.schema import AudioSection, DisplaySection
 from ..errors import ConfigError
 from ..registry import NamedRegistry
 
-__all__ = ["OutputSettings", "BackendFactory", "BackendSpec", "BackendRegistry", "DisplayBackendRegistry",
-           "AudioBackendRegistry", "check_backend_names"]
+__all__ = ["resolve_outputs", "OutputSettings", "BackendFactory", "BackendSpec", "BackendRegistry", "DisplayBackendRegistry",
+           "AudioBackendRegistry"]
 
 
 @attrs.frozen
@@ -77,11 +78,14 @@ class AudioBackendRegistry(BackendRegistry):
         super().__init__("audio", ("sdl", "null"))
 
 
-def check_backend_names(plugins: Any, display: str, audio: str) -> None:
-    """``config check``: the configured backends must exist (a plugin may provide them); raises ``ConfigError``."""
-    for registry, wanted, hook in ((DisplayBackendRegistry(), display, "receiver_register_display_backends"),
-                                   (AudioBackendRegistry(), audio, "receiver_register_audio_backends")):
-        plugins.call_each(hook, registry=registry)
-        if wanted != "auto" and wanted not in registry.names():
-            raise ConfigError(f"{registry.kind}.backend",
-                              f"unknown backend {wanted!r} (available: auto, {', '.join(registry.names())})")
+def resolve_outputs(plugins: HookCaller, settings: OutputSettings) -> tuple[BackendSpec, BackendSpec]:
+    """Ask the plugins for display and audio backends; the ones ``[display]``/``[audio] backend`` name.
+
+    A duplicate name or an unknown backend raises (``PluginError``, ``ConfigError``): startup fails."""
+    displays = DisplayBackendRegistry()
+    audios = AudioBackendRegistry()
+    plugins.call_each("receiver_register_display_backends", registry=displays)
+    plugins.call_each("receiver_register_audio_backends", registry=audios)
+    displays.check_conflicts()
+    audios.check_conflicts()
+    return displays.resolve(settings.display.backend), audios.resolve(settings.audio.backend)

@@ -1,4 +1,4 @@
-"""``DisplayService``: the display thread, layouts, surfaces, the idle screen and the audio output.
+"""``DisplayService``: the display thread, layouts, surfaces and the idle screen.
 
 The asyncio side decides (layout hook, overlays hook, labels) and hands plain data to the display
 thread; the display thread composes and presents, woken by surfaces when a frame is ready, at most
@@ -14,23 +14,23 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from ..box import Box
 from ..errors import HookFailed
 from ..media.audio import AudioOutput
 from ..memory import release_unused, streaming
 from ..model import IdleState, Layout, Overlay, Screen
-from .backend import HeadlessDisplay
 from .compositor import I420, Compositor, Surface
+from .headless import HeadlessDisplay
 from .idle import Fonts, render_idle, render_label, render_strip
 from .layouts import compute_layout
-from .registry import AudioBackendRegistry, DisplayBackendRegistry, OutputSettings
+from .registry import BackendSpec, OutputSettings
 
 if TYPE_CHECKING:
-    from ..app import Receiver
-    from ..session.manager import Session
+    from ..session.manager import Session, SessionManager
 
 __all__ = ["DisplayService", "valid_layout"]
 
@@ -49,23 +49,27 @@ def valid_layout(layout: Any, screen: Screen, visible_ids: set[str]) -> bool:
     return layout.audio_focus is None or layout.audio_focus in visible_ids
 
 
+class DisplayHost(Box, Protocol):
+    """What the display service needs of the box besides ``Box``."""
+
+    @property
+    def sessions(self) -> SessionManager | None: ...
+
+    def advertised_addresses(self) -> list[str]: ...
+
+
 class DisplayService:
-    def __init__(self, receiver: Receiver) -> None:
+    """Composes what the layout policy places and shows it; the layout's audio focus goes to ``audio``."""
+
+    def __init__(self, receiver: DisplayHost, backend: BackendSpec, outputs: OutputSettings,
+                 audio: AudioOutput) -> None:
         self._receiver = receiver
         cfg = receiver.config.display
         self.screen = Screen(cfg.width, cfg.height, cfg.fps)
-        displays = DisplayBackendRegistry()
-        audios = AudioBackendRegistry()
-        receiver.plugins.call_each("receiver_register_display_backends", registry=displays)
-        receiver.plugins.call_each("receiver_register_audio_backends", registry=audios)
-        displays.check_conflicts()  # a duplicate name fails startup naming both plugins
-        audios.check_conflicts()
-        self.backend_spec = displays.resolve(cfg.backend)
-        self.outputs = OutputSettings(display=cfg, audio=receiver.config.audio, box_name=receiver.name)
-        self.backend: Any = self.backend_spec.factory(self.outputs)
-        audio_cfg = receiver.config.audio
-        self.audio = AudioOutput(audios.resolve(audio_cfg.backend).factory(self.outputs), audio_cfg.sample_rate,
-                                 audio_cfg.channels)
+        self.backend_spec = backend
+        self.outputs = outputs
+        self.backend: Any = backend.factory(outputs)
+        self.audio = audio  # the layout policy decides who is heard
         self.fonts = Fonts()
         self.surfaces: dict[str, Surface] = {}
         self.layout = Layout()
@@ -91,7 +95,6 @@ class DisplayService:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         streaming(False)  # the box starts idle
-        self.audio.open()
         self._thread = threading.Thread(target=self._run, name="display", daemon=True)
         self._thread.start()
         await self._loop.run_in_executor(None, self._opened.wait, 15.0)
@@ -104,7 +107,10 @@ class DisplayService:
             self._thread = threading.Thread(target=self._run, name="display", daemon=True)
             self._thread.start()
             await self._loop.run_in_executor(None, self._opened.wait, 15.0)
-        self._receiver.sessions.changed.connect(self._sessions_changed)
+        sessions = self._receiver.sessions
+        if sessions is None:
+            raise RuntimeError("the display starts after the session manager")
+        sessions.changed.connect(self._sessions_changed)
         await self.render_idle()
         self.relayout()
 
@@ -117,7 +123,6 @@ class DisplayService:
             await asyncio.gather(self._render_task, return_exceptions=True)
         if self._thread is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._thread.join, 5.0)
-        self.audio.close()
 
     # ------------------------------------------------------------------------------------ sessions
 
@@ -173,9 +178,7 @@ class DisplayService:
         self._wake.set()
 
     def _label_text(self, session: Session) -> str:
-        record = self._receiver.plugins.records.get(session.protocol)
-        protocol = record.manifest.display_name if record and record.manifest else session.protocol
-        return f"{session.name} · {protocol}"
+        return f"{session.name} · {self._receiver.plugins.display_name(session.protocol)}"
 
     # ------------------------------------------------------------------------------------ idle screen
 

@@ -137,8 +137,9 @@ class PyAVDecoder:
         if caps.kind == AUDIO:
             if caps.get("sample_rate"):
                 self.ctx.sample_rate = int(caps.get("sample_rate"))
-            if caps.get("channels"):
-                self.ctx.layout = "stereo" if int(caps.get("channels")) == 2 else "mono"
+            channels = int(caps.get("channels") or 0)
+            if channels in (1, 2):  # more channels: the decoder reads the layout from the stream itself
+                self.ctx.layout = "stereo" if channels == 2 else "mono"
         else:
             # always set: PyAV's own default is FFmpeg's automatic count with slice threads, which
             # also turns off H.264 error concealment, so damaged frames would not be flagged corrupt

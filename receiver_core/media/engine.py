@@ -9,10 +9,10 @@ video links resync on the next keyframe.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ..attribution import CORE_OWNER
+from ..box import Box
 from ..errors import HookFailed, MediaError
 from ..session.state import SessionState
 from .caps import VIDEO, MediaCaps, MediaSource
@@ -21,9 +21,9 @@ from .pipeline import Link
 from .stats import StreamStats
 
 if TYPE_CHECKING:
-    from ..app import Receiver
     from ..display.service import DisplayService
-    from ..session.manager import Session
+    from ..session.manager import Session, SessionManager
+    from .audio import AudioOutput
 
 __all__ = ["MediaEngine", "SessionMedia"]
 
@@ -31,6 +31,16 @@ log = logging.getLogger(__name__)
 
 VIDEO_QUEUE, VIDEO_MAX_LATE = 60, 0.3   # packets, seconds: latency is bounded by time
 AUDIO_QUEUE, AUDIO_MAX_LATE = 100, 0.5
+
+
+class EngineHost(Box, Protocol):
+    """What the media engine needs of the box besides ``Box``."""
+
+    @property
+    def sessions(self) -> SessionManager: ...
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str | None = None) -> Any:
+        """Start a supervised core task."""
 
 
 class SessionMedia:
@@ -59,7 +69,7 @@ class SessionMedia:
 
 
 class MediaEngine:
-    def __init__(self, receiver: Receiver) -> None:
+    def __init__(self, receiver: EngineHost) -> None:
         self._receiver = receiver
         self.registry = DecoderRegistry(receiver.config.decoders.rank)
         receiver.plugins.call_each("receiver_register_decoders", registry=self.registry)
@@ -68,10 +78,11 @@ class MediaEngine:
         self.options = DecoderOptions(threads=receiver.config.decoders.threads)
         self._visible: dict[str, bool] = {}
         self._display: DisplayService | None = None
+        self._audio: AudioOutput | None = None
 
-    def start(self, display: DisplayService) -> None:
-        """Feed ``display`` (video surfaces, audio output) from now on."""
-        self._display = display
+    def start(self, display: DisplayService, audio: AudioOutput) -> None:
+        """Feed video to ``display`` and audio to ``audio`` from now on."""
+        self._display, self._audio = display, audio
         self._receiver.sessions.changed.connect(self._sessions_changed)
 
     @property
@@ -79,6 +90,12 @@ class MediaEngine:
         if self._display is None:
             raise RuntimeError("the media engine is not started")
         return self._display
+
+    @property
+    def audio(self) -> AudioOutput:
+        if self._audio is None:
+            raise RuntimeError("the media engine is not started")
+        return self._audio
 
     async def stop(self) -> None:
         for session in list(self._receiver.sessions.all()):
@@ -114,8 +131,8 @@ class MediaEngine:
             gate = lambda: session.visible  # noqa: E731
             queue_size, max_late = VIDEO_QUEUE, VIDEO_MAX_LATE
         else:
-            sink = self.display.audio.sink_for(session)
-            gate = lambda: session.visible and self.display.audio.focus == session.id  # noqa: E731
+            sink = self.audio.sink_for(session)
+            gate = lambda: session.visible and self.audio.focus == session.id  # noqa: E731
             queue_size, max_late = AUDIO_QUEUE, AUDIO_MAX_LATE
         stats = sink.stats if hasattr(sink, "stats") else StreamStats(kind)
         link = Link(name=f"{session.id}/{kind}", source=source, select=self.select, sink=sink, stats=stats,
@@ -129,8 +146,7 @@ class MediaEngine:
 
     def _link_failed(self, session: Session, message: str) -> None:
         """A decoder gave up: end the session (a black tile that never ends helps nobody)."""
-        self._receiver.supervisor.spawn(self._receiver.sessions.end(session, f"error: {message}"), CORE_OWNER,
-                                        f"end:{session.id}")
+        self._receiver.spawn(self._receiver.sessions.end(session, f"error: {message}"), f"end:{session.id}")
 
     def detached(self, session: Session) -> None:
         self._visible.pop(session.id, None)

@@ -27,7 +27,7 @@ from .pin import PinGate
 from .state import Event, SessionState, next_state
 
 if TYPE_CHECKING:
-    from ..app import Receiver
+    from ..box import Box
 
 __all__ = ["SessionHandler", "Session", "SessionManager", "default_admission"]
 
@@ -146,7 +146,7 @@ def default_admission(max_presenters: int, policy: str, session: Session, active
 class SessionManager:
     """Sessions of every protocol, the box PIN, the meeting ID and the block list."""
 
-    def __init__(self, receiver: Receiver, *, state_dir: Path | None, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, receiver: Box, *, state_dir: Path | None, clock: Callable[[], float] = time.monotonic) -> None:
         self._receiver = receiver
         cfg = receiver.config.session
         self.config = cfg

@@ -50,6 +50,19 @@ def test_config_show_redacts(tmp_path: Path) -> None:
     assert 'pin_mode = "fixed"' in result.stdout
 
 
+def test_config_show_describe_prints_each_setting_description(tmp_path: Path) -> None:
+    config = tmp_path / "receiver.toml"
+    config.write_text('[session]\npin_mode = "fixed"\npin = "97531"\n')
+    result = cli("--config", str(config), "config", "show", "--describe")
+    assert result.returncode == 0 and "97531" not in result.stdout
+    lines = result.stdout.splitlines()
+    at = lines.index('pin_mode = "fixed"')
+    assert lines[at - 1] == "# Box PIN: 'off', 'fixed' (the pin key) or 'rotating' (random)."
+    assert "# UDP port for MPEG-TS (raw or RTP)." in lines  # a plugin's section is described too
+    plain = cli("--config", str(config), "config", "show").stdout
+    assert "# Box PIN" not in plain
+
+
 def test_hash_password_from_stdin() -> None:
     result = cli("hash-password", stdin="open sesame\n")
     assert result.returncode == 0 and verify_password("open sesame", result.stdout.strip())

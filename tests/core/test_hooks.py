@@ -455,7 +455,7 @@ async def test_hook_receiver_register_audio_backends(receiver_factory: Any) -> N
             registry.add("memory", lambda receiver: sink)
 
     async with receiver_factory(plugins={"p": Plugin()}, config={"audio": {"backend": "memory"}}) as rx:
-        assert rx.display.audio.backend is sink and sink.opened == (48000, 2)
+        assert rx.audio.backend is sink and sink.opened == (48000, 2)
 
 
 async def test_hook_receiver_layout(receiver_factory: Any) -> None:
@@ -469,7 +469,7 @@ async def test_hook_receiver_layout(receiver_factory: Any) -> None:
         session = await rx.sessions.request(request())
         assert rx.display.layout.name == "corner"
         assert rx.display.layout.tiles[0].rect == Rect(0, 0, 480, 270)
-        assert rx.display.audio.focus == session.id
+        assert rx.audio.focus == session.id
 
     class Invalid:
         @hookimpl

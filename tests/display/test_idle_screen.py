@@ -16,7 +16,7 @@ import zxingcpp
 from PIL import Image
 
 from receiver_core import Overlay, OverlayKind, SessionRequest, hookimpl
-from receiver_core.display.backend import i420_to_rgb
+from receiver_core.display.headless import i420_to_rgb
 from receiver_core.testing import FakeNet
 
 pytestmark = pytest.mark.display

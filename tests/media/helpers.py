@@ -183,7 +183,7 @@ class EncodedAudio:
 
 def encode_audio(encoder: str, pcm: np.ndarray, rate: int, sample_format: str) -> EncodedAudio:
     """Encode int16 ``(n, channels)`` samples with a PyAV audio encoder."""
-    layout = "stereo" if pcm.shape[1] == 2 else "mono"
+    layout = {1: "mono", 2: "stereo", 6: "5.1"}[pcm.shape[1]]
     ctx: Any = av.CodecContext.create(encoder, "w")
     ctx.sample_rate = rate
     ctx.layout = layout

@@ -45,7 +45,7 @@ async def feed_pcm(source: QueueSource, pcm: np.ndarray, rate: int, dtype: str =
 
 
 async def written(rx: Any, frames: int, timeout: float = 3) -> None:
-    backend = rx.display.audio.backend
+    backend = rx.audio.backend
     await wait_for(lambda: backend.frames >= frames, timeout, what=f"{frames} frames in the WAV file")
 
 
@@ -60,7 +60,7 @@ async def test_l16_48k_stereo_is_bit_exact(receiver_factory: Any, tmp_path: Path
     pcm[:3] = [[-32768, 32767], [1, -1], [0x1234, -0x1234]]
     async with receiver_factory(config=wav_box(out)) as rx:
         session, source, link = await audio_session(rx, MediaCaps.audio("pcm_s16be", sample_rate=RATE, channels=2))
-        assert rx.display.audio.focus == session.id
+        assert rx.audio.focus == session.id
         await feed_pcm(source, pcm, RATE)
         await written(rx, len(pcm))
         assert link.stats.dropped == 0 and link.stats.corrupt == 0
@@ -113,16 +113,16 @@ async def test_only_the_audio_focus_is_heard(receiver_factory: Any, tmp_path: Pa
     async with receiver_factory(config=wav_box(out)) as rx:
         older, older_source, older_link = await audio_session(rx, caps, "192.0.2.31")
         newer, newer_source, newer_link = await audio_session(rx, caps, "192.0.2.32")
-        assert rx.display.layout.audio_focus == newer.id == rx.display.audio.focus  # newest presenter
+        assert rx.display.layout.audio_focus == newer.id == rx.audio.focus  # newest presenter
         await asyncio.gather(feed_pcm(older_source, tone(440, RATE, 1.0), RATE),
                              feed_pcm(newer_source, tone(1000, RATE, 1.0), RATE))
         await written(rx, RATE)
         assert older_link.stats.decoded == 0 and older_link.stats.dropped > 0
         assert newer_link.stats.dropped == 0
-        focus_frames = rx.display.audio.backend.frames
+        focus_frames = rx.audio.backend.frames
         # the newer one leaves: the older one is heard again
         await rx.sessions.end(newer, "done")
-        await wait_for(lambda: rx.display.audio.focus == older.id, 2, what="the focus to move back")
+        await wait_for(lambda: rx.audio.focus == older.id, 2, what="the focus to move back")
         await feed_pcm(older_source, tone(440, RATE, 0.5), RATE)
         await written(rx, focus_frames + RATE // 2)
     samples, _rate, _channels = read_wav(out)
@@ -141,7 +141,7 @@ async def test_sdl_backend_plays_the_tone_through_the_disk_driver(receiver_facto
     monkeypatch.setenv("SDL_DISKAUDIOFILE", str(raw))
     pcm = tone(750, RATE, 1.5)
     async with receiver_factory(config={"audio": {"backend": "sdl"}}) as rx:
-        backend = rx.display.audio.backend
+        backend = rx.audio.backend
         assert (backend.name, backend.driver) == ("sdl", "disk")
         _session, source, link = await audio_session(rx, MediaCaps.audio("pcm_s16be", sample_rate=RATE, channels=2))
         await feed_pcm(source, pcm, RATE)
@@ -167,7 +167,7 @@ async def test_audio_format_change_mid_way_keeps_playing(receiver_factory: Any, 
         _session, source, link = await audio_session(rx, MediaCaps.audio("pcm_s16be", sample_rate=44100, channels=2))
         await feed_pcm(source, first, 44100)
         await written(rx, int(RATE * 0.45))
-        before = rx.display.audio.backend.frames
+        before = rx.audio.backend.frames
         # the sender switches to 48 kHz mono little-endian
         new_caps = MediaCaps.audio("pcm_s16le", sample_rate=RATE, channels=1)
         source.push(MediaPacket(second[:480].astype("<i2").tobytes(), caps=new_caps))

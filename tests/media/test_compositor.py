@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from receiver_core.display.backend import i420_to_rgb
 from receiver_core.display.compositor import Compositor, Placement, Surface, fit
+from receiver_core.display.headless import i420_to_rgb
 from receiver_core.display.layouts import compute_layout
 from receiver_core.model import Layout, Rect, Screen, Tile
 

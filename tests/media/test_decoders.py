@@ -308,6 +308,17 @@ def test_aac_lc() -> None:
     check_tone(float_scale(frames), rate)
 
 
+def test_aac_with_more_than_two_channels_keeps_its_layout() -> None:
+    rate = 48000
+    encoded = encode_audio("aac", tone(440, rate, 0.5, channels=6), rate, "fltp")
+    caps = MediaCaps.audio("aac", profile="lc", sample_rate=rate, channels=6, extradata=encoded.extradata)
+    decoder = open_builtin(caps, "pyav-aac")
+    frames = decode_all(decoder, [MediaPacket(data, pts=pts, time_base=Fraction(1, rate))
+                                  for data, pts in encoded.packets])
+    assert decoder.corrupt == 0 and frames
+    assert {len(f.layout.channels) for f in frames} == {6}  # not forced to mono
+
+
 @pytest.mark.media
 def test_alac_is_lossless_with_its_cookie() -> None:
     rate = 44100

@@ -5,9 +5,11 @@ Push to the box with, for example::
     ffmpeg -re -i talk.mp4 -c:v libx264 -tune zerolatency -g 30 -c:a aac -f mpegts udp://BOX:5004
     ffmpeg -re -i talk.mp4 -c:v libx264 -tune zerolatency -g 30 -c:a aac -f rtp_mpegts rtp://BOX:5004
 
-The plugin object below only delegates: ``wire`` parses datagrams (sans-I/O), ``transport`` sorts
-them by sender, ``session`` turns each sender into a core session, ``demux`` demuxes with PyAV.
-Decoding, compositing, PIN, moderation and status all come from the core.
+Any datagram size works (raw TS is treated as a byte stream), and RTP is recognised by itself.
+The plugin object below only delegates: ``transport`` sorts datagrams by sender, ``session`` feeds
+them to the core's sans-I/O MPEG-TS receiver (``receiver_core.media.mpegts.TsSources``) and turns
+each sender into a core session. Decoding, compositing, PIN, moderation and status all come from
+the core.
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ class MpegTsPlugin:
 
     @hookimpl
     def receiver_status(self) -> dict[str, Any] | None:
-        """Senders, bytes, RTP loss and rejected datagrams."""
+        """Senders and their counters: bytes, RTP loss, resyncs, skipped bytes, continuity errors, dropped units."""
         return self.service.status() if self.service is not None else None
 
     def _running(self) -> MpegTsService:

@@ -24,5 +24,3 @@ class MpegTsConfig:
                                                check=_check_networks)
     idle_timeout: float = setting(3.0, "End a session after this many seconds without data.", min=0.5, max=60)
     max_senders: int = setting(8, "Senders tracked at once; more are ignored.", min=1, max=64)
-    buffer_kib: int = setting(2048, "Per-sender input buffer; older data is dropped when it is full.",
-                              min=64, max=65536)

@@ -1,24 +1,16 @@
-"""One pushing sender (source address and port) = one core session fed by a demux thread."""
+"""One pushing sender (source address and port) = one core session fed straight from the event loop."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from receiver_core import (
-    AuthFailed,
-    MediaCaps,
-    MediaPacket,
-    QueueSource,
-    SessionRejected,
-    SessionRequest,
-    UnsupportedMedia,
-)
-
-from .demux import ByteFeed, Demuxer
-from .wire import SequenceTracker, TsPayload
+from receiver_core import AuthFailed, QueueSource, SessionRejected, SessionRequest, UnsupportedMedia
+from receiver_core.media.caps import VIDEO
+from receiver_core.media.mpegts import ProgramChanged, TsSources
 
 if TYPE_CHECKING:
     from .transport import MpegTsService
@@ -29,142 +21,130 @@ log = logging.getLogger(__name__)
 
 
 class Sender:
-    """Also the session's ``SessionHandler``: ``stop()`` is how the core ends it (kick, preempt, shutdown)."""
+    """Also the session's ``SessionHandler``: ``stop()`` is how the core ends it (kick, preempt, shutdown).
+
+    No session is requested until the stream's PMT names a video stream the core can decode:
+    garbage, or a stream without video, never reaches the moderator or the screen.
+    """
 
     def __init__(self, service: MpegTsService, address: tuple[str, int]) -> None:
         self.service = service
         self.address = address
-        cfg = service.config
-        self.feed = ByteFeed(cfg.buffer_kib * 1024)
-        self.sequence = SequenceTracker()
+        self.demux = TsSources(on_program=self._program, on_source=self._source)
         self.last_data = time.monotonic()
-        self.datagrams = 0
-        self.bytes = 0
         self.session: Any = None
-        self.sources: dict[str, QueueSource] = {}
         self.closed = False
         self.error: str | None = None
+        self._has_video = asyncio.Event()
+        self._live = False  # the session is granted: new sources are attached at once
+        self._attached: set[str] = set()
         self._done: asyncio.Future[str] | None = None  # set with the reason the stream is over
 
     @property
     def label(self) -> str:
         return f"{self.address[0]}:{self.address[1]}"
 
+    @property
+    def sources(self) -> dict[str, QueueSource]:
+        return self.demux.sources
+
     # ------------------------------------------------------------------------------------ input
 
-    def datagram(self, payload: TsPayload) -> None:
-        self.last_data = time.monotonic()
-        self.datagrams += 1
-        self.bytes += len(payload.data)
-        if payload.sequence is not None:
-            self.sequence.update(payload.sequence)
-        self.feed.write(payload.data)
+    def datagram(self, data: bytes, arrival: float) -> None:
+        self.last_data = arrival
+        bad = self.demux.receiver.bad_datagrams
+        self.demux.feed(data, arrival)
+        if self.demux.receiver.bad_datagrams != bad:
+            self.service.warn_bad_datagram(self.address, self.demux.receiver.last_error or "")
+
+    def _program(self, event: ProgramChanged) -> None:
+        if event.video is None:
+            types = ", ".join(f"{s.stream_type:#04x}" for s in event.streams) or "none"
+            self.error = f"the stream carries no video the box can decode (stream types: {types})"
+            log.warning("MPEG-TS sender %s: %s", self.label, self.error)
+            return
+        self.error = None
+        self._has_video.set()
+
+    def _source(self, kind: str, source: QueueSource) -> None:
+        if self._live:
+            self.service.ctx.spawn(self._attach(kind, source), name=f"mpegts:{self.label}:{kind}")
 
     # ------------------------------------------------------------------------------------ life
 
     async def run(self) -> None:
-        """Ask for a session, demux, attach, and end the session exactly once on every way out.
+        """Wait for video, ask for a session, attach, and end the session exactly once on every way out.
 
-        Ways out: refused, stopped by the box (kick, block, silence, shutdown), no video,
-        unsupported video, the stream becoming unreadable, the plugin being retired (cancelled).
-        The core's watchdog ends the session when the sender goes silent (``idle_timeout``).
+        Ways out: the sender goes quiet before video shows up (no session), refused, stopped by the
+        box (kick, block, silence, shutdown: ``stop``), unsupported video, the plugin retired
+        (cancelled). The core's watchdog ends the session when the sender goes silent
+        (``idle_timeout``: datagrams while it waits for approval, media once it plays).
         """
         ctx = self.service.ctx
-        request = SessionRequest("mpegts", self.address[0], display_name=self.label,
-                                 idle_timeout=self.service.config.idle_timeout)
-        try:
-            self.session = await ctx.sessions.request(request, handler=self)
-        except (SessionRejected, AuthFailed) as exc:
-            self.service.refused(self.address, str(exc))
-            self.close()
-            return
-        loop = asyncio.get_running_loop()
-        streams: asyncio.Future[tuple[MediaCaps | None, MediaCaps | None]] = loop.create_future()
-        self._done = loop.create_future()
-
-        # the demux thread hands everything to the loop through the context: work it causes there
-        # (tasks, crashes) belongs to this plugin
-        def found(video: MediaCaps | None, audio: MediaCaps | None) -> None:
-            ctx.call_soon_threadsafe(self._found, video, audio, streams)
-
-        def failed(message: str) -> None:
-            ctx.call_soon_threadsafe(self._failed, message, streams)
-
-        def packet(kind: str, pkt: MediaPacket) -> None:
-            ctx.call_soon_threadsafe(self._push, kind, pkt)
-
+        self._done = asyncio.get_running_loop().create_future()
         reason = "the sender stopped"
         try:
-            if self.closed:  # the box ended it already (e.g. while it waited for approval)
+            if not await self._video_found():
                 return
-            Demuxer(self.feed, found, packet, failed, name=f"demux:{self.label}").start()
-            video, audio = await _first(streams, self._done)
-            await self._attach(video, audio)
+            request = SessionRequest("mpegts", self.address[0], display_name=self.label,
+                                     idle_timeout=self.service.config.idle_timeout)
+            try:
+                self.session = await ctx.sessions.request(request, handler=self)
+            except (SessionRejected, AuthFailed) as exc:
+                self.service.refused(self.address, str(exc))
+                return
+            if self.closed:  # stopped while waiting for approval
+                return
+            self._live = True
+            for kind, source in list(self.sources.items()):
+                await self._attach(kind, source)
             reason = await self._done
-        except _Ended as exc:
-            reason = str(exc)
         finally:
             await self._finish(reason)
 
-    def _found(self, video: MediaCaps | None, audio: MediaCaps | None, streams: asyncio.Future[Any]) -> None:
-        # the sources exist before the first packet is handed over: the first keyframe is kept
-        if video is not None:
-            self.sources["video"] = QueueSource(video, maxsize=30)
-        if audio is not None:
-            self.sources["audio"] = QueueSource(audio, maxsize=100)
-        if not streams.done():
-            streams.set_result((video, audio))
+    async def _video_found(self) -> bool:
+        """Wait until the PMT names video the core can decode; ``False`` if the sender went quiet first."""
+        idle = self.service.config.idle_timeout
+        while not self.closed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._has_video.wait(), timeout=min(0.25, idle / 4))
+            if self._has_video.is_set():
+                return True
+            if time.monotonic() - self.last_data > idle:
+                return False
+        return False
 
-    async def _attach(self, video: MediaCaps | None, audio: MediaCaps | None) -> None:
-        media = self.service.ctx.media
-        if self.closed:  # the box ended the session while the demuxer looked for streams
-            raise _Ended("closed")
-        if video is None:
-            raise _Ended("no video in the stream")
+    async def _attach(self, kind: str, source: QueueSource) -> None:
+        if kind in self._attached or self.closed:
+            return
+        self._attached.add(kind)
         try:
-            await media.attach(self.session, self.sources["video"])
+            await self.service.ctx.media.attach(self.session, source)
         except UnsupportedMedia as exc:
-            raise _Ended(f"unsupported video: {exc}") from None
-        if audio is not None:
-            try:
-                await media.attach(self.session, self.sources["audio"])
-            except UnsupportedMedia as exc:
-                del self.sources["audio"]
-                log.warning("MPEG-TS sender %s: audio ignored (%s)", self.label, exc)
-
-    def _push(self, kind: str, packet: MediaPacket) -> None:
-        source = self.sources.get(kind)
-        if source is not None:
-            source.push(packet)
-
-    def _failed(self, message: str, streams: asyncio.Future[Any]) -> None:
-        self.error = message
-        log.warning("MPEG-TS sender %s: %s", self.label, message)
-        if not streams.done():
-            streams.set_exception(_Ended(message))
-        self._set_done(message)
+            if kind == VIDEO:
+                self._set_done(f"unsupported video: {exc}")
+            else:
+                log.warning("MPEG-TS sender %s: %s ignored (%s)", self.label, kind, exc)
 
     def _set_done(self, reason: str) -> None:
         if self._done is not None and not self._done.done():
             self._done.set_result(reason)
 
     async def _finish(self, reason: str) -> None:
-        """The one way out of ``run``: end the core session (a no-op if the box ended it) and close."""
+        """The one way out of ``run``: close, end the core session (a no-op if the box ended it)."""
         self.close()
-        if self.session is not None:  # the handler's stop() finds the sender closed already
-            await self.service.ctx.sessions.end(self.session, reason)
-        # a sender that keeps sending after its session ended must not start a new one at once
-        self.service.ignore(self.address)
+        if self.session is not None:
+            await self.service.ctx.sessions.end(self.session, reason)  # stop() finds the sender closed
+            # a sender that goes on sending after its session ended must not start a new one at once
+            self.service.ignore(self.address)
 
     def last_activity(self) -> float:
-        """Monotonic time of the last datagram (the core's watchdog reads it while no media flows)."""
+        """Monotonic time of the last datagram (the core's watchdog reads it until media flows)."""
         return self.last_data
 
     def close(self) -> None:
         self.closed = True
-        self.feed.close()
-        for source in self.sources.values():
-            source.end()
+        self.demux.close()
         self.service.forget(self)
         self._set_done("closed")
 
@@ -178,17 +158,4 @@ class Sender:
 
     def status(self) -> dict[str, Any]:
         return {"sender": self.label, "session": self.session.id if self.session else None,
-                "datagrams": self.datagrams, "bytes": self.bytes, "rtp_lost": self.sequence.lost,
-                "dropped_bytes": self.feed.dropped_bytes, "error": self.error}
-
-
-class _Ended(Exception):
-    pass
-
-
-async def _first(streams: asyncio.Future[Any], done: asyncio.Future[str]) -> Any:
-    """The demuxer's streams, or ``_Ended`` if the sender is over before it found any."""
-    await asyncio.wait((streams, done), return_when=asyncio.FIRST_COMPLETED)
-    if streams.done():
-        return streams.result()
-    raise _Ended(done.result())
+                "error": self.error, **self.demux.status()}

@@ -11,7 +11,6 @@ from receiver_core import PluginContext
 
 from .config import MpegTsConfig
 from .session import Sender
-from .wire import DatagramError, parse_datagram
 
 __all__ = ["MpegTsService", "MpegTsProtocol"]
 
@@ -30,9 +29,9 @@ class MpegTsService:
         self.config = ctx.config(MpegTsConfig)
         self.senders: dict[tuple[str, int], Sender] = {}
         self.ignored: dict[tuple[str, int], float] = {}
-        self.bad_datagrams = 0
         self.over_limit = 0
         self.refusals = 0
+        self.retired: dict[str, int] = {"bad_datagrams": 0, "bytes_skipped": 0}  # of senders forgotten
         self._last_warning = 0.0
         self._last_refusal_log = 0.0
         self._refusals_logged = 0
@@ -44,15 +43,6 @@ class MpegTsService:
                 self.ignored[address] = now  # still sending: keep ignoring until it pauses
                 return
             del self.ignored[address]
-        try:
-            payload = parse_datagram(data)
-        except DatagramError as exc:
-            self.bad_datagrams += 1
-            if now - self._last_warning > 5:
-                self._last_warning = now
-                log.warning("MPEG-TS: dropped a bad datagram from %s:%d (%s); %d so far", *address[:2], exc,
-                            self.bad_datagrams)
-            return
         sender = self.senders.get(address)
         if sender is None:
             if len(self.senders) >= self.config.max_senders:
@@ -61,7 +51,17 @@ class MpegTsService:
             sender = Sender(self, address)
             self.senders[address] = sender
             self.ctx.spawn(sender.run(), name=f"mpegts:{sender.label}")
-        sender.datagram(payload)
+        sender.datagram(data, now)
+
+    def warn_bad_datagram(self, address: tuple[str, int], why: str) -> None:
+        now = time.monotonic()
+        if now - self._last_warning > 5:
+            self._last_warning = now
+            log.warning("MPEG-TS: dropped a bad datagram from %s:%d (%s); %d so far", *address[:2], why,
+                        self._total("bad_datagrams"))
+
+    def _total(self, counter: str) -> int:
+        return self.retired[counter] + sum(int(s.demux.receiver.status()[counter]) for s in self.senders.values())
 
     def ignore(self, address: tuple[str, int]) -> None:
         """Drop this sender's datagrams until it has been quiet for ``idle_timeout`` (bounded table)."""
@@ -85,13 +85,17 @@ class MpegTsService:
     def forget(self, sender: Sender) -> None:
         if self.senders.get(sender.address) is sender:
             del self.senders[sender.address]
+            status = sender.demux.receiver.status()
+            for counter in self.retired:
+                self.retired[counter] += status[counter]
 
     def close(self) -> None:
         for sender in list(self.senders.values()):
             sender.close()
 
     def status(self) -> dict[str, Any]:
-        return {"senders": [s.status() for s in self.senders.values()], "bad_datagrams": self.bad_datagrams,
+        return {"senders": [s.status() for s in self.senders.values()], "bad_datagrams": self._total("bad_datagrams"),
+                "bytes_skipped": self._total("bytes_skipped"),
                 "over_limit": self.over_limit, "ignored": len(self.ignored), "refusals": self.refusals}
 
 
