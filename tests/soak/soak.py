@@ -70,7 +70,7 @@ while time.monotonic() < end:
             sessions = []
         if sessions:
             s = rng.choice(sessions)
-            action = "kick" if rng.random() < 0.05 else rng.choice(["pause", "resume"])  # kicks are rare
+            action = "kick" if rng.random() < 0.01 else rng.choice(["pause", "resume"])  # kicks are rare
             path, method, data = f"/api/sessions/{s['id']}/{action}", "POST", b""
     try:
         with urllib.request.urlopen(urllib.request.Request(base + path, data=data, method=method), timeout=5) as r:
