@@ -6,6 +6,7 @@ only them) on the way out, even after an error or Ctrl-C.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
@@ -193,10 +194,17 @@ def _os_name() -> str:
     return match.group(1) if match else platform.system()
 
 
-def versions() -> dict[str, Any]:
-    import av
-    import numpy
+#: asked in a child process: the benchmark itself never loads PyAV, because a process that maps
+#: FFmpeg's libraries keeps the box from paging them out (the kernel leaves shared pages alone)
+_LIBRARY_VERSIONS = """
+import json, av, numpy
+print(json.dumps({"pyav": av.__version__, "pyav_ffmpeg": getattr(av, "ffmpeg_version_info", "?"),
+                  "pyav_libavcodec": ".".join(str(x) for x in av.library_versions.get("libavcodec", ())),
+                  "numpy": numpy.__version__}))
+"""
 
+
+def versions() -> dict[str, Any]:
     from receiver_core._version import __version__ as core_version
 
     try:
@@ -206,7 +214,8 @@ def versions() -> dict[str, Any]:
         ffmpeg_cli = ffmpeg_cli.split(" Copyright")[0]
     except OSError:
         ffmpeg_cli = "not found"
-    libs = av.library_versions
+    libs = json.loads(subprocess.run([PYTHON, "-c", _LIBRARY_VERSIONS], capture_output=True, text=True, check=True,
+                                     timeout=60).stdout)
     try:
         commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                                 text=True, timeout=10).stdout.strip()
@@ -216,11 +225,8 @@ def versions() -> dict[str, Any]:
         commit, dirty = "?", ""
     return {
         "python": platform.python_version(),
-        "pyav": av.__version__,
-        "pyav_ffmpeg": getattr(av, "ffmpeg_version_info", "?"),
-        "pyav_libavcodec": ".".join(str(x) for x in libs.get("libavcodec", ())),
+        **libs,
         "ffmpeg_cli": ffmpeg_cli,
-        "numpy": numpy.__version__,
         "psutil": psutil.__version__,
         "montage_receiver": core_version,
         "git": commit + (" + uncommitted changes in " + ", ".join(

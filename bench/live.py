@@ -10,6 +10,7 @@ number of senders to ``n``, waits until every session decodes, warms up, then me
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import subprocess
 import time
@@ -19,6 +20,7 @@ from typing import Any
 
 import psutil
 from common import (
+    BENCH,
     FFMPEG,
     PYTHON,
     RESULTS,
@@ -77,6 +79,9 @@ threads = {threads}
 
 
 class LiveRun:
+    """One receiver process. ``display = "glass"`` runs it through ``bench/glassbox.py`` (the headless
+    display plus the clock reader), anything else through the ``montage-receiver`` script."""
+
     def __init__(self, children: Children, stream: str, threads: int, display: str, label: str, fps: int = 30) -> None:
         self.children = children
         self.stream = stream
@@ -97,10 +102,13 @@ class LiveRun:
 
     def start(self, timeout: float = 30.0) -> None:
         script = Path(PYTHON).with_name("montage-receiver")
-        argv = [str(script)] if script.exists() else [PYTHON, "-m", "receiver_core.cli"]
+        if self.display == "glass":
+            argv = [PYTHON, str(BENCH / "glassbox.py"), str(self.config)]
+        else:
+            argv = [*([str(script)] if script.exists() else [PYTHON, "-m", "receiver_core.cli"]),
+                    "-c", str(self.config), "run"]
         self._log = open(self.folder / "receiver.log", "w")  # noqa: SIM115 - closed in stop()
-        self.proc = self.children.start([*argv, "-c", str(self.config), "run"], stdout=self._log,
-                                        stderr=subprocess.STDOUT, cwd=ROOT)
+        self.proc = self.children.start(argv, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT)
         self.ps = psutil.Process(self.proc.pid)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -134,6 +142,89 @@ class LiveRun:
         err.close()
         self.senders.append(proc)
         self.sender_ps.append(psutil.Process(proc.pid))
+
+    def add_clock_sender(self, path: str, offset: int, seconds: float) -> Path:
+        """One ``clock.py`` sender (the clock stream from frame ``offset``); returns its log's path."""
+        index = len(self.senders)
+        log_path = self.folder / f"clock-sender{index}.json"
+        log_path.unlink(missing_ok=True)
+        argv = [PYTHON, str(BENCH / "clock.py"), "send", path, "--port", str(self.udp_port), "--offset",
+                str(offset), "--seconds", f"{seconds:.1f}", "--log", str(log_path)]
+        err = open(self.folder / f"clock-sender{index}.log", "w")  # noqa: SIM115 - the child keeps it
+        proc = self.children.start(argv, stderr=err)
+        err.close()
+        self.senders.append(proc)
+        self.sender_ps.append(psutil.Process(proc.pid))
+        return log_path
+
+    def stop_senders(self) -> float:
+        """End every sender; returns when the last one was gone (``time.monotonic()``)."""
+        for sender in self.senders:
+            self.children.stop(sender, timeout=5.0)
+        self.senders.clear()
+        self.sender_ps.clear()
+        return time.monotonic()
+
+    def wait_senders(self, timeout: float) -> float:
+        """Until every sender has ended by itself (they were started for a fixed time)."""
+        for sender in self.senders:
+            try:
+                sender.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        return self.stop_senders()
+
+    def after_leave(self, left: float, after: float, window: float) -> dict[str, Any]:
+        """RSS ``after`` seconds after the senders left (at ``left``), median over ``window`` seconds."""
+        ended = None
+        while time.monotonic() < left + after:
+            if ended is None and not self.status().get("sessions"):
+                ended = time.monotonic() - left
+            time.sleep(0.25)
+        rss = []
+        end = time.monotonic() + window
+        while time.monotonic() < end:
+            rss.append(self.rss_mib())
+            time.sleep(0.25)
+        return {"after_s": after, "rss_mib": statistics.median(rss), "anon_mib": self.anon_mib(),
+                "by_kind": self.rss_by_kind(),
+                "sessions_ended_after_s": ended, "sessions_left": len(self.status().get("sessions", []))}
+
+    def rss_by_kind(self) -> dict[str, float]:
+        """RSS in MiB by where it lives (/proc/PID/smaps): anonymous, PyAV's files, other files."""
+        assert self.ps is not None
+        kinds = {"anonymous": 0.0, "PyAV and its FFmpeg": 0.0, "other files": 0.0}
+        kind = "anonymous"
+        try:
+            lines = Path(f"/proc/{self.ps.pid}/smaps").read_text().splitlines()
+        except OSError:
+            return {}
+        for line in lines:
+            if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+                fields = line.split(maxsplit=5)
+                path = fields[5] if len(fields) > 5 else ""
+                kind = "anonymous" if not path.startswith("/") else (
+                    "PyAV and its FFmpeg" if "/av/" in path or "/av.libs/" in path else "other files")
+            elif line.startswith("Rss:"):
+                kinds[kind] += int(line.split()[1]) / 1024
+        return kinds
+
+    def anon_mib(self) -> float | None:
+        """Anonymous resident memory (``RssAnon``: heap, arenas, stacks): what the process itself
+        allocated, whatever other processes map (unlike RSS or USS, which count shared files)."""
+        assert self.ps is not None
+        try:
+            text = Path(f"/proc/{self.ps.pid}/status").read_text()
+        except OSError:
+            return None
+        match = re.search(r"^RssAnon:\s+(\d+) kB", text, re.M)
+        return int(match.group(1)) / 1024 if match else None
+
+    def plugin_status(self, name: str) -> dict[str, Any]:
+        for plugin in self.status().get("plugins", []):
+            if plugin.get("name") == name:
+                return plugin.get("status") or {}
+        return {}
 
     # ------------------------------------------------------------------------------------ status
 
@@ -180,7 +271,9 @@ class LiveRun:
         dt = time.monotonic() - t0
         cpu = proc_cpu(self.ps) - cpu0
         other = max(0.0, SystemCpu.busy() - sys0 - cpu)
-        return {"rss_mib": statistics.median(rss), "rss_max_mib": max(rss), "cpu_pct": 100 * cpu / dt,
+        return {"rss_mib": statistics.median(rss), "rss_max_mib": max(rss), "anon_mib": self.anon_mib(),
+                "by_kind": self.rss_by_kind(),
+                "cpu_pct": 100 * cpu / dt,
                 "other_cpu_pct": 100 * other / dt, "seconds": dt}
 
     def phase(self, streams: int, warmup: float, window: float, sender_seconds: float) -> dict[str, Any]:
@@ -231,6 +324,7 @@ class LiveRun:
             "senders_cpu_pct": 100 * senders_cpu / dt,
             "other_cpu_pct": 100 * other / dt,
             "rss_mib": statistics.median(rss) if rss else self.rss_mib(),
+            "anon_mib": self.anon_mib(),
             "rss_max_mib": max(rss) if rss else self.rss_mib(),
             "composite_fps": (last["display"]["backend"].get("frames", 0) - frames0) / dt,
             "composite_fps_status": composite_fps,

@@ -1,15 +1,22 @@
 """The receiver's benchmark suite: one command, results in ``docs/PERFORMANCE.md``.
 
-    .venv-test/bin/python bench/run.py            # full run, ~8-10 minutes on 2 cores
-    .venv-test/bin/python bench/run.py --quick    # smoke run, ~2-3 minutes, shorter windows, fewer repeats
+    .venv-test/bin/python bench/run.py            # full run, ~20 minutes on 2 quiet cores
+    .venv-test/bin/python bench/run.py --quick    # smoke run, ~5 minutes, short windows, one repeat
 
-Measures (see the generated document for the method of each):
+Measures (the generated document gives the method of each):
 
-1. throughput of our decode path vs ``ffmpeg -threads N -i s.ts -f null -`` (threads 1 and 2);
-2. the real box (a ``montage-receiver run`` process) showing 4 × 1080p30 in quad view;
-3. the latency the receiver adds (1 and 4 streams), from the box's own per-frame timings;
-4. RSS of the idle box and per stream.
+1. throughput: the box's receive path (1316-byte datagrams through the core's ``TsReceiver``),
+   decoder, quad-tile scaling and composite, in one thread, against PyAV's own FFmpeg decoding
+   the same file (the verdict) and the Debian ``ffmpeg`` CLI (a second row);
+2. the real box (a ``montage-receiver run`` process) showing 4 × 1080p30 in quad view, against one
+   ``ffmpeg`` process doing ``scale`` + ``xstack`` on the same four streams, in the same run;
+3. glass-to-glass latency: ``bench/clock.py`` senders paint their frame numbers into the picture
+   and log when each frame was sent; the box's composite is read back (``bench/glassbox.py``);
+4. memory: RSS idle, per stream, and 10 s after every sender has left.
 
+Verdicts are medians (the best is shown beside). **The run writes no PASS/FAIL when processes
+other than its own used more than 20 % of one core over the run** (psutil: the machine's busy
+CPU time minus this process's and its children's), and says so at the top of the document.
 Everything talks to 127.0.0.1 only; every child process is ended on the way out, errors included.
 Intermediate files go to ``bench/results/`` (ignored by git).
 """
@@ -19,6 +26,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import resource
 import shutil
 import signal
 import statistics
@@ -30,8 +38,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import clock  # noqa: E402
 import report  # noqa: E402
 import streams as stream_mod  # noqa: E402
+import xstack  # noqa: E402
 from common import (  # noqa: E402
     BENCH,
     FFMPEG,
@@ -49,23 +59,53 @@ from live import LiveRun  # noqa: E402
 
 # ------------------------------------------------------------------------------------------ profiles
 
-#: live runs, in order: the first measures idle, 1, 2 and 4 streams; the others only the quad view.
-#: (threads = ``[decoders] threads``, fps = ``[display] fps``); repeats alternate with the other configs.
-#: fps 60 is the box's default; fps 30 shows what a lower composite rate costs in frames never shown.
-FULL_LIVE = [{"threads": 1, "fps": 60}, {"threads": 2, "fps": 60}, {"threads": 1, "fps": 30},
-             {"threads": 1, "fps": 60}, {"threads": 2, "fps": 60}]
+#: other processes may use at most this much of one core over the run for it to write verdicts
+QUIET_LIMIT_PCT = 20.0
+
 PROFILES: dict[str, dict[str, Any]] = {
-    "full": {"seconds": 20, "reps": 4, "warmup": 5.0, "window_1": 20.0, "window_2": 10.0, "window_4": 20.0,
-             "live": FULL_LIVE, "idle_settle": 4.0, "idle_window": 3.0, "quiet_budget": 90.0},
-    "quick": {"seconds": 10, "reps": 1, "warmup": 3.0, "window_1": 8.0, "window_2": 5.0, "window_4": 8.0,
-              "live": [{"threads": 1, "fps": 60}], "idle_settle": 3.0, "idle_window": 2.0, "quiet_budget": 20.0},
+    "full": {"seconds": 20, "reps": 5, "live_reps": 3, "warmup": 5.0, "window_1": 15.0, "window_2": 10.0,
+             "window_4": 20.0, "after_leave": 10.0, "xstack_window": 20.0, "g2g_warmup": 5.0, "g2g_window": 20.0,
+             "idle_settle": 4.0, "idle_window": 3.0, "fps60": True},
+    "quick": {"seconds": 10, "reps": 1, "live_reps": 1, "warmup": 3.0, "window_1": 5.0, "window_2": 4.0,
+              "window_4": 6.0, "after_leave": 10.0, "xstack_window": 6.0, "g2g_warmup": 3.0, "g2g_window": 6.0,
+              "idle_settle": 3.0, "idle_window": 2.0, "fps60": False},
 }
+
+
+def own_cpu() -> float:
+    """CPU seconds of this process and of its children that have ended (all are, at the end)."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        r = resource.getrusage(who)
+        total += r.ru_utime + r.ru_stime
+    return total
+
+
+class OtherLoad:
+    """CPU used by processes other than this run's, from a start point: busy CPU time of the whole
+    machine (psutil, /proc/stat) minus this process's and its reaped children's."""
+
+    def __init__(self) -> None:
+        self.busy0, self.own0, self.t0 = SystemCpu.busy(), own_cpu(), time.monotonic()
+
+    def pct(self, running_children_cpu: float = 0.0) -> float:
+        """% of one core used by others since the start (pass the CPU of children still running)."""
+        elapsed = time.monotonic() - self.t0
+        others = SystemCpu.busy() - self.busy0 - (own_cpu() - self.own0) - running_children_cpu
+        return max(0.0, 100 * others / elapsed) if elapsed > 0 else 0.0
+
+
+def machine_load(seconds: float = 3.0) -> float:
+    """% of one core used by other processes over the next ``seconds`` (this process is idle)."""
+    meter = OtherLoad()
+    time.sleep(seconds)
+    return meter.pct()
 
 
 class QuietBudget:
     """Waits (boundedly) for other processes on the machine to calm down before a measurement."""
 
-    def __init__(self, total: float, threshold_pct: float = 25.0) -> None:
+    def __init__(self, total: float, threshold_pct: float = QUIET_LIMIT_PCT) -> None:
         self.left = total
         self.threshold = threshold_pct
 
@@ -73,9 +113,7 @@ class QuietBudget:
         """Returns the last measured load of the whole machine (% of one core) before going on."""
         waited = 0.0
         while True:
-            b0, t0 = SystemCpu.busy(), time.monotonic()
-            time.sleep(0.5)
-            load = 100 * (SystemCpu.busy() - b0) / (time.monotonic() - t0)
+            load = machine_load(0.5)
             waited += 0.5
             if load <= self.threshold or self.left <= 0 or waited >= max_wait:
                 self.left -= waited
@@ -117,64 +155,67 @@ def python_run(mode: str, path: str, threads: int) -> dict[str, Any]:
     return result
 
 
+#: throughput modes per thread count: the reference (PyAV's FFmpeg), the CLI, the box's path with a
+#: quad tile (the verdict) and with a full-screen tile; frame threads as a what-if at 2 threads
+MODES = {1: ["pyav", "ffmpeg", "ours-quad", "ours"], 2: ["pyav", "ffmpeg", "ours-quad", "ours-frame"]}
+
+
 def throughput(cfg: dict[str, Any], files: dict[str, dict[str, Any]], quiet: QuietBudget) -> dict[str, Any]:
     runs: list[dict[str, Any]] = []
     reps = cfg["reps"]
     started = time.monotonic()
     for rep in range(reps):
         for threads in (1, 2):
-            for name, facts in files.items():
-                modes = ["ffmpeg", "ours", "pyav"] + (["ours-frame"] if threads > 1 else [])
+            for name in ("zerolatency", "default"):
+                modes = MODES[threads]
                 shift = rep % len(modes)
-                modes = modes[shift:] + modes[:shift]
+                modes = modes[shift:] + modes[:shift]  # rotate the order: no mode always runs first
                 quiet.wait()
                 for mode in modes:
-                    if mode == "ffmpeg":
-                        r = ffmpeg_run(facts["path"], threads)
-                    else:
-                        r = python_run(mode, facts["path"], threads)
+                    path = files[name]["path"]
+                    r = ffmpeg_run(path, threads) if mode == "ffmpeg" else python_run(mode, path, threads)
                     r.update(mode=mode, threads=threads, stream=name, rep=rep)
                     runs.append(r)
                     log(f"throughput rep {rep + 1}/{reps} {name:<11} threads={threads} {mode:<10} "
                         f"{r['fps']:6.1f} fps  (other load {r['other_cpu_pct']:.0f} %)")
-    # stage breakdown: the 'ours' runs (full-screen tile) and one quad-tile run, threads=1
-    quiet.wait()
-    quad = python_run("ours-quad", files["zerolatency"]["path"], 1)
-    scale = python_run("scale", files["zerolatency"]["path"], 1)
-    full = [r["stage_ms"] for r in runs if (r["mode"], r["threads"], r["stream"]) == ("ours", 1, "zerolatency")]
-    stages = {"full": {k: statistics.median(s[k] for s in full) for k in full[0]} if full else None,
-              "quad": quad["stage_ms"]}
+    stages = {}
+    for mode, key in (("ours", "full"), ("ours-quad", "quad")):
+        picked = [r["stage_ms"] for r in runs if (r["mode"], r["threads"], r["stream"]) == (mode, 1, "zerolatency")]
+        if picked:
+            stages[key] = {k: statistics.median(s[k] for s in picked) for k in picked[0]}
     delays: dict[str, Any] = {}
     for r in runs:
         if r["mode"].startswith("ours") and r.get("output_delay_frames"):
-            key = f"{r['stream']}, {r['mode']}, threads={r['threads']}"
-            delays.setdefault(key, r["output_delay_frames"])
-    return {"runs": runs, "stages": stages, "quad_run": quad, "scale": scale, "delays": delays,
+            delays.setdefault(f"{r['stream']}, {r['mode']}, threads={r['threads']}", r["output_delay_frames"])
+    return {"runs": runs, "stages": stages, "delays": delays,
             "meta": {"reps": reps, "seconds": time.monotonic() - started}}
 
 
 # ------------------------------------------------------------------------------------------ live
 
 
-def live(cfg: dict[str, Any], children: Children, stream: str, display: str, quiet: QuietBudget,
-         profile: bool) -> list[dict[str, Any]]:
+def live(cfg: dict[str, Any], children: Children, stream: str, quiet: QuietBudget, profile: bool
+         ) -> list[dict[str, Any]]:
+    """``live_reps`` boxes at ``[display] fps = 30`` (idle, 1, 2, 4 streams, 10 s after they left; then
+    ffmpeg scale+xstack on the same four streams), and one at fps 60 (quad only, full profile)."""
+    specs = [{"threads": 1, "fps": 30, "full": True} for _ in range(cfg["live_reps"])]
+    if cfg["fps60"]:
+        specs.append({"threads": 1, "fps": 60, "full": False})
     runs = []
-    for index, spec in enumerate(cfg["live"]):
-        full = index == 0  # the first config measures everything; the others only the quad view
-        threads, fps = spec["threads"], spec["fps"]
+    sender_seconds = 30 + cfg["warmup"] * 3 + cfg["window_1"] + cfg["window_2"] + cfg["window_4"] + 90
+    for index, spec in enumerate(specs):
+        threads, fps, full = spec["threads"], spec["fps"], spec["full"]
         label = f"run{index + 1}-threads{threads}-fps{fps}"
-        run = LiveRun(children, stream, threads, display, label, fps=fps)
-        sender_seconds = 30 + cfg["warmup"] * 3 + cfg["window_1"] + cfg["window_2"] + cfg["window_4"] + 90
-        record: dict[str, Any] = {"threads": threads, "fps": fps, "run": index + 1, "phases": []}
+        run = LiveRun(children, stream, threads, "headless", label, fps=fps)
+        record: dict[str, Any] = {"threads": threads, "fps": fps, "run": index + 1, "full": full, "phases": []}
         try:
             quiet.wait()
-            log(f"live run {index + 1}: montage-receiver, [decoders] threads = {threads}, [display] fps = {fps}, "
-                f"display {display}")
+            log(f"live run {index + 1}/{len(specs)}: montage-receiver, [decoders] threads = {threads}, "
+                f"[display] fps = {fps}")
             run.start()
             idle = run.idle(cfg["idle_settle"], cfg["idle_window"])
             log(f"live: idle RSS {idle['rss_mib']:.1f} MiB, CPU {idle['cpu_pct']:.1f} %")
-            if full:
-                record["idle"] = idle
+            record["idle"] = idle
             steps = [(1, cfg["window_1"]), (2, cfg["window_2"]), (4, cfg["window_4"])] if full else \
                 [(4, cfg["window_4"])]
             for streams, window in steps:
@@ -184,14 +225,76 @@ def live(cfg: dict[str, Any], children: Children, stream: str, display: str, qui
                 t = report.phase_totals(phase)
                 log(f"live: {streams} stream(s): CPU {phase['cpu_pct']:.0f} %, RSS {phase['rss_mib']:.1f} MiB, "
                     f"dropped {t['dropped']}/{t['received']}, shown {t['shown']}/{t['decoded']}, composite "
-                    f"{phase['composite_fps']:.1f} fps, added p50 {report._timing(phase, 'added_ms', 'p50')} ms "
-                    f"p99 {report._timing(phase, 'added_ms', 'p99')} ms (other load {phase['other_cpu_pct']:.0f} %)")
-            if profile and full:
+                    f"{phase['composite_fps']:.1f} fps (other load {phase['other_cpu_pct']:.0f} %)")
+            if profile and index == 0:
                 record["profile"] = py_spy_profile(run, children)
+            if full:
+                left = run.stop_senders()
+                record["after_leave"] = run.after_leave(left, cfg["after_leave"], 2.0)
+                log(f"live: {cfg['after_leave']:.0f} s after the senders left: RSS "
+                    f"{record['after_leave']['rss_mib']:.1f} MiB (idle was {idle['rss_mib']:.1f})")
         finally:
             run.stop()
+        if full:
+            quiet.wait()
+            log(f"xstack: ffmpeg scale+xstack on the same 4 streams, window {cfg['xstack_window']:.0f} s")
+            record["xstack"] = xstack.measure(children, stream, cfg["warmup"], cfg["xstack_window"])
+            log(f"xstack: CPU {record['xstack']['cpu_pct']:.0f} % (other load "
+                f"{record['xstack']['other_cpu_pct']:.0f} %)")
         runs.append(record)
     return runs
+
+
+# ------------------------------------------------------------------------------------------ glass to glass
+
+
+def glass(cfg: dict[str, Any], children: Children, clock_path: str, quiet: QuietBudget) -> list[dict[str, Any]]:
+    """Sender clock -> on the canvas, with 1 and then 4 clock senders, on one box (fps 30)."""
+    run = LiveRun(children, clock_path, 1, "glass", "glass-threads1-fps30", fps=30)
+    out = []
+    try:
+        quiet.wait()
+        log("glass: montage-receiver with the glass display (headless + clock reader)")
+        run.start()
+        for streams in (1, 4):
+            phase_start = time.monotonic()
+            logs = [run.add_clock_sender(clock_path, k * clock.SENDER_OFFSET,
+                                         cfg["g2g_warmup"] + cfg["g2g_window"] + 3) for k in range(streams)]
+            run.wait_sessions(streams)
+            time.sleep(cfg["g2g_warmup"])
+            t0, cpu0 = time.monotonic(), run.ps.cpu_times() if run.ps else None
+            time.sleep(cfg["g2g_window"])
+            t1 = time.monotonic()
+            status = run.status()
+            glass_status = run.plugin_status("benchglass")
+            run.wait_senders(timeout=30)
+            sent = [json.loads(p.read_text()) for p in logs if p.exists()]
+            seen = [tuple(x) for x in glass_status.get("seen", []) if x[2] >= phase_start]  # this step's only
+            result = clock.latencies(seen, sent, t0, t1)
+            videos = list(run.videos(status).values())
+            timing = {key: _median_of([(v.get(key) or {}).get("p50") for v in videos])
+                      for key in ("decode_ms", "delay_ms", "added_ms", "composite_ms")}
+            present = sorted(glass_status.get("present_ms", []))
+            phase = {"streams": streams, "seconds": t1 - t0, "box_p50": timing,
+                     "present_ms_p50": statistics.median(present) if present else None, **result}
+            if cpu0 is not None and run.ps is not None:
+                phase["cpu_pct"] = 100 * (sum(run.ps.cpu_times()[:2]) - sum(cpu0[:2])) / (t1 - t0)
+            out.append(phase)
+            p50 = clock.percentile(result["from_first_ms"], 50)
+            p99 = clock.percentile(result["from_first_ms"], 99)
+            log(f"glass: {streams} stream(s): {result['seen']} frames matched of {result['sent']} sent, "
+                f"p50 {report._f(p50, 1)} ms, p99 {report._f(p99, 1)} ms")
+            deadline = time.monotonic() + 15
+            while run.status().get("sessions") and time.monotonic() < deadline:
+                time.sleep(0.25)  # the senders' sessions end (idle timeout) before the next step
+    finally:
+        run.stop()
+    return out
+
+
+def _median_of(values: list[Any]) -> float | None:
+    clean = [v for v in values if v is not None]
+    return statistics.median(clean) if clean else None
 
 
 def py_spy_profile(run: LiveRun, children: Children, seconds: int = 10) -> dict[str, Any] | None:
@@ -266,52 +369,18 @@ def _classify(stack: str) -> str:
 
 def notes(results: dict[str, Any]) -> list[str]:
     out = []
-    tp = report.throughput_summary(results)
-    for row in tp:
-        if row["ours"] and row["pyav"] and row["ffmpeg"]:
+    for row in report.throughput_summary(results):
+        if row["ours-quad"] and row["pyav"] and row["ffmpeg"]:
             out.append(
-                f"`{row['stream']}`, threads={row['threads']}: PyAV's own FFmpeg {results['versions']['pyav_ffmpeg']} "
-                f"decodes at {row['pyav']['best']:.0f} fps, the CLI's FFmpeg at {row['ffmpeg']['best']:.0f} fps, "
-                f"our whole path at {row['ours']['best']:.0f} fps ({row['ours']['best'] / row['pyav']['best']:.2f} "
-                "of plain PyAV).")
-    busy = [r for r in results.get("throughput", {}).get("runs", []) if r.get("other_cpu_pct", 0) > 25]
-    if busy:
-        out.append(f"{len(busy)} throughput runs saw more than 25 % of a core used by other processes; "
-                   "best-of-N keeps most of that out of the ratio, medians show it.")
+                f"`{row['stream']}`, threads={row['threads']} (medians): PyAV's own FFmpeg "
+                f"{results['versions']['pyav_ffmpeg']} decodes at {row['pyav']['median']:.0f} fps, the Debian CLI's "
+                f"FFmpeg at {row['ffmpeg']['median']:.0f} fps, the box's whole path with the quad tile at "
+                f"{row['ours-quad']['median']:.0f} fps.")
     for run in results.get("live", []):
         for phase in run.get("phases", []):
-            if phase["other_cpu_pct"] > 25:
-                out.append(f"Live run {run['run']} (threads={run['threads']}, fps={run['fps']}), {phase['streams']} "
-                           f"stream(s): other processes used "
+            if phase["other_cpu_pct"] > QUIET_LIMIT_PCT:
+                out.append(f"Live run {run['run']}, {phase['streams']} stream(s): other processes used "
                            f"{phase['other_cpu_pct']:.0f} % of a core during the window.")
-    heavy = []
-    for run in results.get("live", []):
-        for phase in run.get("phases", []):
-            faults, system = phase.get("minor_faults_per_s"), phase.get("system_pct", 0.0)
-            if faults and faults > 10_000 and system > 0.15 * phase["cpu_pct"]:
-                heavy.append((run["run"], phase["streams"], system, faults))
-    if heavy:
-        lo, hi = min(h[3] for h in heavy), max(h[3] for h in heavy)
-        out.append(f"In {len(heavy)} live windows the receiver spent {min(h[2] for h in heavy):.0f}–"
-                   f"{max(h[2] for h in heavy):.0f} % of a core in the kernel, with {lo:,.0f}–{hi:,.0f} minor page "
-                   f"faults/s ({lo * 4096 / 2**20:,.0f}–{hi * 4096 / 2**20:,.0f} MiB/s of freshly mapped memory): "
-                   "frame-sized buffers (scaled tiles, the headless backend's copy of each composite) are mapped "
-                   "anew for every frame instead of being reused.")
-    by_key = {(r["stream"], r["threads"]): r for r in tp}
-    for stream in ("zerolatency", "default"):
-        one, two = by_key.get((stream, 1)), by_key.get((stream, 2))
-        if not (one and two and one["ours"] and two["ours"] and one["ffmpeg"] and two["ffmpeg"]):
-            continue
-        line = (f"`{stream}`, 1 → 2 threads: ffmpeg ×{two['ffmpeg']['best'] / one['ffmpeg']['best']:.2f} "
-                f"(frame threads), ours ×{two['ours']['best'] / one['ours']['best']:.2f} (the core's slice threads; "
-                f"{results['streams'][stream]['slices_per_frame']:.0f} slice(s) per frame)")
-        if two.get("ours-frame"):
-            line += (f"; what-if frame threads ×{two['ours-frame']['best'] / one['ours']['best']:.2f}, ratio "
-                     f"{two['ours-frame']['best'] / two['ffmpeg']['best']:.2f}, at one frame of extra output delay "
-                     "per extra thread")
-        out.append(line + ".")
-    out.append("The FFmpeg CLI (Debian) and PyAV's bundled FFmpeg are different versions; the `PyAV plain` column "
-               "tells how much of the ratio is FFmpeg version and how much is our own work.")
     return out
 
 
@@ -320,18 +389,17 @@ def notes(results: dict[str, Any]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="short smoke run (fewer repeats, shorter windows)")
-    p.add_argument("--reps", type=int, help="throughput repeats (default 3, quick 1)")
-    p.add_argument("--live-threads", help="comma-separated [decoders] threads values for the live runs, "
-                                          "[display] fps 60 (default: threads 1, 2, fps 30 with threads 1, "
-                                          "then threads 1 and 2 again; quick: threads 1)")
-    p.add_argument("--display", default="headless", choices=("headless", "null"),
-                   help="display backend of the live box (default headless)")
+    p.add_argument("--quick", action="store_true", help="short smoke run (one repeat, short windows)")
+    p.add_argument("--reps", type=int, help="throughput repeats (default 5, quick 1)")
+    p.add_argument("--live-reps", type=int, help="live quad repeats at fps 30 (default 3, quick 1)")
     p.add_argument("--skip-throughput", action="store_true")
     p.add_argument("--skip-live", action="store_true")
+    p.add_argument("--skip-glass", action="store_true")
     p.add_argument("--no-profile", action="store_true",
-                   help="skip the 10 s py-spy sample of the box after the quad window (taken when py-spy is "
+                   help="skip the 10 s py-spy sample of the box after the first quad window (taken when py-spy is "
                         "installed in the venv; it does not overlap any measurement)")
+    p.add_argument("--require-quiet", action="store_true",
+                   help="refuse to start (exit 3) when other processes use more than 20 %% of a core now")
     p.add_argument("--out", default=str(ROOT / "docs" / "PERFORMANCE.md"), help="the Markdown file to write")
     p.add_argument("--no-write", action="store_true", help="print the report only")
     p.add_argument("--render-only", action="store_true",
@@ -340,42 +408,46 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.render_only:
         results = json.loads((RESULTS / "latest.json").read_text())
-        results["notes"] = [n for n in results.get("notes", []) if n.startswith("**This run did not finish")]
-        results["notes"] += notes(results)
-        text = report.render(results)
-        print(text)
-        if not args.no_write:
-            Path(args.out).write_text(text + "\n")
-        return 0
+        return _write(results, args)
     cfg = dict(PROFILES["quick" if args.quick else "full"])
     if args.reps:
         cfg["reps"] = args.reps
-    if args.live_threads:
-        cfg["live"] = [{"threads": int(x), "fps": 60} for x in args.live_threads.split(",")]
+    if args.live_reps:
+        cfg["live_reps"] = args.live_reps
     command = ".venv-test/bin/python bench/run.py" + ("" if argv is None and len(sys.argv) == 1 else
-                                                 " " + " ".join(sys.argv[1:] if argv is None else argv))
+                                                      " " + " ".join(sys.argv[1:] if argv is None else argv))
     RESULTS.mkdir(parents=True, exist_ok=True)
+    before = machine_load()
+    if before > QUIET_LIMIT_PCT:
+        log(f"THE MACHINE IS BUSY: other processes use {before:.0f} % of a core right now (limit "
+            f"{QUIET_LIMIT_PCT:.0f} %). " + ("Not starting (--require-quiet)." if args.require_quiet else
+                                             "Measuring anyway, but this run will write no PASS/FAIL."))
+        if args.require_quiet:
+            return 3
     started = time.monotonic()
+    load = OtherLoad()
     children = Children()
-    quiet = QuietBudget(cfg["quiet_budget"])
+    quiet = QuietBudget(90.0 if not args.quick else 20.0)
 
     def terminate(signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, terminate)
-    results: dict[str, Any] = {"machine": machine(), "versions": versions(), "streams": {}, "live": []}
+    results: dict[str, Any] = {"machine": machine(), "versions": versions(), "streams": {}, "live": [],
+                               "glass": []}
     results["meta"] = {"command": command, "date": dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
-                       "profile": "quick" if args.quick else "full", "config": cfg}
+                       "profile": "quick" if args.quick else "full", "config": cfg, "load_before_pct": before,
+                       "quiet_limit_pct": QUIET_LIMIT_PCT}
     failed = None
     try:
-        files = {name: stream_mod.make(name, cfg["seconds"]) for name in ("zerolatency", "default")}
+        files = {name: stream_mod.make(name, cfg["seconds"]) for name in ("zerolatency", "default", "clock")}
         results["streams"] = {name: {k: v for k, v in facts.items() if k != "path"} for name, facts in files.items()}
         if not args.skip_throughput:
             results["throughput"] = throughput(cfg, files, quiet)
         if not args.skip_live:
-            results["live_meta"] = {"display": args.display}
-            results["live"] = live(cfg, children, files["zerolatency"]["path"], args.display, quiet,
-                                   not args.no_profile)
+            results["live"] = live(cfg, children, files["zerolatency"]["path"], quiet, not args.no_profile)
+        if not args.skip_glass:
+            results["glass"] = glass(cfg, children, files["clock"]["path"], quiet)
     except KeyboardInterrupt as exc:
         failed = f"interrupted ({exc})"
     except Exception as exc:  # report what we have, then fail
@@ -384,17 +456,30 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         children.close()
     results["meta"]["duration_s"] = time.monotonic() - started
-    results["notes"] = notes(results)
+    results["meta"]["other_load_pct"] = load.pct()
+    results["meta"]["xstack_recipe"] = xstack.recipe()
     if failed:
-        results["notes"].insert(0, f"**This run did not finish: {failed}.** The tables hold what was measured.")
+        results["meta"]["failed"] = failed
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=1, default=str))
+    code = _write(results, args)
+    return 1 if failed else code
+
+
+def _write(results: dict[str, Any], args: argparse.Namespace) -> int:
+    results["notes"] = notes(results)
     text = report.render(results)
     print(text)
+    meta = results["meta"]
     if not args.no_write:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(text + "\n")
-        log(f"wrote {args.out} and {RESULTS / 'latest.json'} in {(time.monotonic() - started) / 60:.1f} min")
-    return 1 if failed else 0
+        log(f"wrote {args.out} and {RESULTS / 'latest.json'} ({meta.get('duration_s', 0) / 60:.1f} min of measuring)")
+    if not report.quiet(results):
+        log(f"NO VERDICTS: other processes used {meta['other_load_pct']:.0f} % of a core during this run (limit "
+            f"{meta['quiet_limit_pct']:.0f} %); the document says so and gives no PASS/FAIL. Rerun on a quiet "
+            "machine.")
+        return 4
+    return 0
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@ Debian ffmpeg CLI with libx264 and kept in ``bench/results/streams`` (reused whi
 
 * ``zerolatency``: ``-tune zerolatency`` as the MPEG-TS plugin tells senders to use (no B-frames,
   no lookahead; x264's sliced threads give 2 slices per frame). The stream every measurement uses.
+* ``clock``: ``zerolatency`` with each frame's number painted in as a bar code (``clock.py``),
+  for the glass-to-glass latency.
 * ``default``: x264's default tuning (3 B-frames, one slice per frame), for the throughput table
   only: what a sender that ignores the advice produces.
 
@@ -18,10 +20,12 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from common import FFMPEG, RESULTS, log
+from clock import barcode_filter
+from common import FFMPEG, PYTHON, RESULTS, log
 
 RECIPES: dict[str, list[str]] = {
     "zerolatency": ["-preset", "veryfast", "-tune", "zerolatency", "-threads", "2"],
+    "clock": ["-vf", barcode_filter(), "-preset", "veryfast", "-tune", "zerolatency", "-threads", "2"],
     "default": ["-preset", "veryfast", "-threads", "2"],
 }
 COMMON = ["-b:v", "6M", "-maxrate", "6M", "-bufsize", "6M", "-g", "60", "-keyint_min", "60",
@@ -48,7 +52,9 @@ def make(kind: str, seconds: int) -> dict[str, Any]:
         return facts
     log(f"encoding the {kind} test stream ({seconds} s of 1080p30, libx264) ...")
     subprocess.run(command(kind, seconds, path), check=True, timeout=600)
-    facts = _probe(path)
+    # probed in a child process: the benchmark itself never loads PyAV (see common.versions)
+    probe = subprocess.run([PYTHON, __file__, str(path)], capture_output=True, text=True, check=True, timeout=300)
+    facts = json.loads(probe.stdout)
     facts.update(kind=kind, seconds=seconds, recipe="ffmpeg " + " ".join(
         a if a != str(path) else "out.ts" for a in command(kind, seconds, path)[1:] if a not in ("-hide_banner",
                                                                                                  "-nostdin")))
@@ -88,3 +94,9 @@ def _probe(path: Path) -> dict[str, Any]:
         "slices_per_frame": round(slices / 30, 2) if slices else None,
         "deblocking_filter_idc": sorted(set(deblock)) or None,
     }
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(json.dumps(_probe(Path(sys.argv[1]))))

@@ -46,7 +46,7 @@ __all__ = ["Receiver", "load_plugins_and_config"]
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 #: SIGTERM must end the process within 5 s (systemd waits 90): the status API gets this much of it.
-ADMIN_STOP_SECONDS = 1.5
+ADMIN_STOP_SECONDS = 3.0
 
 
 def load_plugins_and_config(

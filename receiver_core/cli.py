@@ -8,12 +8,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import ipaddress
 import json
 import logging
 import sys
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from ._version import __version__
@@ -43,6 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     net = sub.add_parser("net", help="interfaces, roles and addresses")
     net.add_argument("--json", action="store_true")
     sub.add_parser("hash-password", help="read a password, print the scrypt hash for [status] admin_password_hash")
+    miracast = sub.add_parser("miracast", help="Miracast sink").add_subparsers(dest="miracast_command", required=True)
+    connect = miracast.add_parser("connect", help="connect the running box to a Wi-Fi Display source; exit 0 "
+                                                  "once playing")
+    connect.add_argument("target", metavar="HOST[:PORT]", help="the source's RTSP address (port 7236 by default)")
     return p
 
 
@@ -62,6 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "run":
+        from .memory import single_arena
+
+        single_arena()  # before any thread of the box allocates (see receiver_core.memory)
         from .app import Receiver
 
         receiver = Receiver.load(args.config)
@@ -77,6 +86,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _net(args)
     if args.command == "hash-password":
         return _hash_password()
+    if args.command == "miracast":
+        return _miracast_connect(args)
     raise AssertionError(args.command)
 
 
@@ -87,12 +98,65 @@ def _load(path: str | None) -> tuple[Any, Any]:
     return load_plugins_and_config(raw, source=source)
 
 
-def _api_get(config: Any, path: str) -> Any:
-    from .admin.api import status_url
+def _api_call(config: Any, method: str, path: str, body: dict[str, Any] | None = None, *,
+              timeout: float = 3.0) -> tuple[int, Any]:
+    """One request to the running box's status API: plain HTTP on loopback, TLS with the box's own
+    certificate pinned otherwise. A change sends the admin password when one is set (from
+    ``MONTAGE_RECEIVER_ADMIN_PASSWORD`` or a prompt). Returns (HTTP status, decoded JSON answer)."""
+    import base64
+    import os
 
-    url = status_url(config.status.bind, config.status.port) + path
-    with urllib.request.urlopen(url, timeout=3) as response:  # noqa: S310 - local status API
-        return json.loads(response.read())
+    from .admin.api import local_host, status_url
+
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    if method != "GET" and config.status.admin_password_hash:
+        password = os.environ.get("MONTAGE_RECEIVER_ADMIN_PASSWORD") or getpass.getpass("admin password: ")
+        headers["Authorization"] = "Basic " + base64.b64encode(f"admin:{password}".encode()).decode()
+    data = json.dumps(body).encode() if body is not None else None
+    if not ipaddress.ip_address(config.status.bind).is_loopback:  # the API speaks TLS: pin its certificate
+        from .admin.tls import certificate_path, pinned_request
+
+        cert = certificate_path(Path(config.receiver.state_dir), config.status.tls_cert)
+        status, raw = pinned_request(local_host(config.status.bind), config.status.port, method, path, cert,
+                                     body=data, headers=headers, timeout=timeout)
+    else:
+        request = urllib.request.Request(status_url(config.status.bind, config.status.port) + path, method=method,
+                                         data=data, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - local status API
+                status, raw = response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            status, raw = exc.code, exc.read()
+    try:
+        return status, json.loads(raw) if raw else {}
+    except ValueError:
+        return status, {}
+
+
+def _api_get(config: Any, path: str) -> Any:
+    status, answer = _api_call(config, "GET", path)
+    if status != 200:
+        raise OSError(f"HTTP {status}: {answer.get('error', '') if isinstance(answer, dict) else ''}")
+    return answer
+
+
+def _miracast_connect(args: argparse.Namespace) -> int:
+    """``miracast connect HOST[:PORT]``: the plugin's admin route does the work inside the running box."""
+    config, _pm = _load(args.config)
+    try:
+        status, answer = _api_call(config, "POST", "/plugins/miracast/connect", {"target": args.target}, timeout=60)
+    except (OSError, urllib.error.URLError, ValueError) as exc:
+        print(f"miracast connect: no running box answers ({exc})", file=sys.stderr)
+        return 1
+    if status == 200 and answer.get("ok"):
+        print(f"playing: session {answer.get('session', '')}")
+        return 0
+    if status == 404:
+        reason = "the Miracast plugin is not running on the box"
+    else:
+        reason = answer.get("reason") or answer.get("error") or f"HTTP {status}"
+    print(f"miracast connect: {' '.join(str(reason).split())}", file=sys.stderr)
+    return 1
 
 
 def _plugins_list(args: argparse.Namespace) -> int:

@@ -3,9 +3,10 @@ from receiver_core import PluginManifest
 manifest = PluginManifest(
     name="miracast",
     display_name="Miracast",
-    version="0.1.0",
+    version="0.2.0",
     requires_core=">=0.2,<0.3",
     service_types=("_display._tcp",),
-    provides=("settings only: the protocol is not implemented yet",),
-    summary="Miracast sink over Wi-Fi Direct and MS-MICE (protocol pending).",
+    provides=("Wi-Fi Display RTSP sink (H.264 + AAC/LPCM over RTP/MPEG-TS)",
+              "Miracast over Infrastructure (MS-MICE, unencrypted)", "manual connect to a source"),
+    summary="Miracast sink over the network (MS-MICE) and by manual connect; Wi-Fi Direct pending.",
 )

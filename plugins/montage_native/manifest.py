@@ -6,6 +6,7 @@ manifest = PluginManifest(
     version="0.1.0",
     requires_core=">=0.2,<0.3",
     service_types=("_montage._tcp",),
-    provides=("settings only: the protocol is not implemented yet",),
-    summary="Screen, camera and audio from a browser over WebRTC (protocol pending).",
+    provides=("HTTPS join page", "screen + microphone from Chromium-based browsers (WebRTC, VP8/H.264, Opus)",
+              "TURN REST credentials"),
+    summary="Screen and microphone from a browser over WebRTC, no app needed.",
 )

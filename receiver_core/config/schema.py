@@ -333,6 +333,12 @@ def check_box_name(value: str) -> str | None:
     return None
 
 
+def _check_readable_file(value: str) -> str | None:
+    if value and not (Path(value).is_file() and os.access(value, os.R_OK)):
+        return f"{value} is not a readable file"
+    return None
+
+
 def _check_pin(value: str) -> str | None:
     if value and not re.fullmatch(r"[0-9]{4,8}", value):
         return "must be 4 to 8 digits"
@@ -437,10 +443,17 @@ class StatusSection:
     port: int = setting(8470, "TCP port of the status API (0 = any free port).", min=0, max=65535)
     admin_password_hash: str = setting("", "scrypt hash from 'montage-receiver hash-password'.", secret=True,
                                        check=_check_password_hash)
+    tls_cert: str = setting("", "PEM certificate for the API beyond loopback (empty: a self-signed one is made "
+                                "in the state dir).", check=_check_readable_file)
+    tls_key: str = setting("", "PEM private key that goes with tls_cert.", check=_check_readable_file)
+    allowed_hosts: tuple[str, ...] = setting((), "Host names (besides IP addresses, localhost and this machine's "
+                                                 "host name) under which browsers may reach the API.")
 
     def __attrs_post_init__(self) -> None:
         if not ipaddress.ip_address(self.bind).is_loopback and not self.admin_password_hash:
             raise SettingError("admin_password_hash", "required when status.bind is not a loopback address")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise SettingError("tls_key" if self.tls_cert else "tls_cert", "give both tls_cert and tls_key, or neither")
 
 
 @attrs.frozen

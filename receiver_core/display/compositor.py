@@ -151,8 +151,13 @@ def scale_to(frame: Any, tile: Rect, sar: Fraction | None, reformatter: Any = No
     SwsContext is reused from frame to frame (one per thread: it is not thread-safe).
     """
     placement = fit(frame.width, frame.height, sar, tile)
+    colorspace = source_colorspace(frame)
+    if ((frame.width, frame.height) == (placement.width, placement.height) and colorspace == "ITU709"
+            and frame.format.name == "yuv420p"):
+        # already what the canvas takes (a 1080p sender full screen): no scale, no 3 MiB copy per frame
+        return Scaled(I420.from_frame(frame), placement, frame)
     options = dict(width=placement.width, height=placement.height, format="yuv420p",
-                   src_colorspace=source_colorspace(frame), dst_colorspace="ITU709",
+                   src_colorspace=colorspace, dst_colorspace="ITU709",
                    interpolation="FAST_BILINEAR", threads=1)
     scaled = reformatter.reformat(frame, **options) if reformatter is not None else frame.reformat(**options)
     return Scaled(I420.from_frame(scaled), placement, scaled)
@@ -187,6 +192,12 @@ class Surface:
             self.generation += 1
         self.stats.record_ready(arrival, time.monotonic(), decode_ms)
         self._notify()
+
+    def release(self) -> None:
+        """Drop the last frame, its scaled copy and the scaler: the session has left."""
+        with self._lock:
+            self._frame = self._scaled = None
+        self._reformatter = None
 
     def take(self, tile: Rect) -> tuple[Scaled | None, int, float]:
         """The image for ``tile`` (rescaled here if the tile changed since the frame was scaled)."""

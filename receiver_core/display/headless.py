@@ -79,7 +79,9 @@ class HeadlessDisplay:
             previous, self._latest = self._latest, latest
             self.frames += 1
             self.generation += 1
-        self._spare = previous if previous is not None and previous.flags.writeable else None
+        # after the idle screen no composite follows soon: keep no spare buffer for one
+        keep = canvas.flags.writeable and previous is not None and previous.flags.writeable
+        self._spare = previous if keep else None
 
     def close(self) -> None:
         return None

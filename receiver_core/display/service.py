@@ -21,7 +21,7 @@ import numpy as np
 from ..box import Box
 from ..errors import HookFailed
 from ..media.audio import AudioOutput
-from ..memory import release_unused, streaming
+from ..memory import page_out_ffmpeg, release_unused, single_arena, streaming
 from ..model import IdleState, Layout, Overlay, Screen
 from .compositor import I420, Compositor, Surface
 from .headless import HeadlessDisplay
@@ -85,6 +85,7 @@ class DisplayService:
         self._thread: threading.Thread | None = None
         self._opened = threading.Event()
         self._presented: collections.deque[float] = collections.deque(maxlen=240)
+        self.compositor: Compositor | None = None  # the display thread's, while sessions are shown
         self._render_pending = False
         self._render_timer: asyncio.TimerHandle | None = None
         self._render_task: asyncio.Task[None] | None = None
@@ -94,6 +95,7 @@ class DisplayService:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        single_arena()  # no-op when `montage-receiver run` did it first, before any thread
         streaming(False)  # the box starts idle
         self._thread = threading.Thread(target=self._run, name="display", daemon=True)
         self._thread.start()
@@ -137,8 +139,13 @@ class DisplayService:
         return surface
 
     def forget(self, session: Session) -> None:
-        if self.surfaces.pop(session.id, None) is not None and not self.surfaces:
-            streaming(False)  # the last video left: give its memory back
+        surface = self.surfaces.pop(session.id, None)
+        if surface is not None:
+            surface.release()  # whoever still holds the surface (a plugin's link) holds no frame
+            if not self.surfaces:
+                # the last video left (its decoder is closed by now): give its memory back
+                streaming(False)
+                page_out_ffmpeg()
         self._labels.pop(session.id, None)
         self.relayout()
 
@@ -246,7 +253,7 @@ class DisplayService:
             self._opened.set()
             return
         self._opened.set()
-        compositor: Compositor | None = None  # made with the first session: an idle box needs no canvas
+        self.compositor = compositor = None  # made with the first session; dropped when the last one leaves
         # compose as soon as a frame is ready, but not more often than ~fps: a lone 30 fps source
         # is shown at once, several sources are gathered into one composite
         min_gap = 0.8 / self.screen.fps
@@ -267,7 +274,7 @@ class DisplayService:
                 with self._lock:
                     layout, idle, idle_generation, strip = self.layout, self._idle, self._idle_generation, self._strip
                 if layout.tiles:
-                    compositor = compositor or Compositor(self.screen)
+                    compositor = self.compositor = self.compositor or Compositor(self.screen)
                     compositor.set_layout(layout)
                     shown = compositor.compose(dict(self.surfaces), self._labels, strip)
                     if shown or layout != shown_layout or strip is not shown_strip or not woke:
@@ -279,11 +286,15 @@ class DisplayService:
                                 surface.stats.record_shown(arrival, last_present)
                     shown_layout, shown_strip, shown_idle = layout, strip, -1
                 elif idle is not None and (idle_generation != shown_idle or not woke or shown_layout is not None):
-                    if compositor is not None:
-                        compositor.set_layout(Layout())
                     self._present(idle)
                     last_present = time.monotonic()
                     shown_idle, shown_layout = idle_generation, None
+                    if self.compositor is not None:
+                        # nothing to compose: an idle box keeps no canvas (3 MiB at 1080p), and what
+                        # the sessions' decoders, surfaces and composites freed goes back to the OS
+                        compositor = self.compositor = None
+                        release_unused()
+                        page_out_ffmpeg()
         except Exception:
             log.exception("display thread failed")
         finally:

@@ -18,12 +18,14 @@ import asyncio
 import collections
 import logging
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from ..errors import UnsupportedMedia
+from ..memory import page_out_ffmpeg
 from .caps import VIDEO, MediaCaps, MediaEnded, MediaPacket, MediaSource
 from .decoders import Decoder, DecoderOptions, DecoderSpec
 from .stats import StreamStats
@@ -199,8 +201,13 @@ class Link:
     # ------------------------------------------------------------------------------------ decode thread
 
     def _decode_loop(self) -> None:
+        ffmpeg_was_loaded = "av" in sys.modules
         try:
             self._decoder = self.spec.factory(self.caps, self.options)
+            if not ffmpeg_was_loaded and "av" in sys.modules:
+                # the first stream loaded FFmpeg: most pages its libraries touched while loading
+                # (relocations, every codec's init) are never used again; decoding faults back the rest
+                page_out_ffmpeg()
         except Exception as exc:
             self.stats.error = f"decoder {self.spec.name} failed to open: {exc}"
             log.error("%s: %s", self.name, self.stats.error)

@@ -114,3 +114,12 @@ autoload = false
     assert code == 0
     assert "receiver stopped" in box.stderr.read()
 
+
+
+def test_miracast_connect_without_a_running_box(tmp_path: Path) -> None:
+    """``miracast connect`` talks to the running box; with none, exit 1 and one line saying so."""
+    config = tmp_path / "box.toml"
+    config.write_text(f'[receiver]\nstate_dir = "{tmp_path}/state"\n[status]\nport = {free_port()}\n')
+    result = cli("--config", str(config), "miracast", "connect", "192.0.2.1:7236")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("miracast connect: no running box answers")

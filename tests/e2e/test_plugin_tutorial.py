@@ -17,7 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 TUTORIAL = ROOT / "docs" / "plugin-authors.md"
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def tutorial_parts() -> tuple[list[str], dict[str, str]]:

@@ -280,3 +280,17 @@ def test_surface_rescales_when_its_tile_changes() -> None:
     assert scaled.placement.tile == quarter and same_generation == generation
     rgb = i420_to_rgb(scaled.image.to_canvas(), 960, 540)
     inner(rgb, (0, 0, 960, 540), "rescaled for the new tile", RED)
+
+
+def test_a_frame_that_already_fits_is_not_copied_and_others_are() -> None:
+    from receiver_core.display.compositor import scale_to
+
+    hd = to_yuv(solid(1920, 1080, (40, 200, 60)))  # BT.709 by size: exactly what the canvas takes
+    same = scale_to(hd, Rect(0, 0, 1920, 1080), None)
+    assert np.shares_memory(same.image.y, np.frombuffer(hd.planes[0], np.uint8))
+    assert (same.placement.width, same.placement.height) == (1920, 1080)
+    quad = scale_to(hd, Rect(0, 0, 960, 540), None)
+    assert quad.image.width == 960 and not np.shares_memory(quad.image.y, np.frombuffer(hd.planes[0], np.uint8))
+    sd = to_yuv(solid(640, 480, (40, 200, 60)))  # same size as its tile, but BT.601: converted, so copied
+    converted = scale_to(sd, Rect(0, 0, 640, 480), None)
+    assert not np.shares_memory(converted.image.y, np.frombuffer(sd.planes[0], np.uint8))

@@ -234,7 +234,7 @@ def test_disabled_demo_advertises_nothing(lab: MdnsLab) -> None:
         assert not seen, f"demo is disabled but something was advertised: {seen}"
         time.sleep(0.1)
     assert box.popen.poll() is None, box.describe()
-    assert not [line for line in box.stderr if "mDNS: published" in line], box.describe()
+    assert not [line for line in box.stderr if "mDNS: published" in line and SERVICE_TYPE in line], box.describe()
     listing = run([RECEIVER, "--config", str(lab.config), "plugins", "list"], timeout=30)
     demo_row = next(line for line in listing.splitlines() if line.split()[:1] == ["demo"])
     assert demo_row.split()[3:5] == ["no", "disabled"], listing

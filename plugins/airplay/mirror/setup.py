@@ -1,0 +1,82 @@
+"""The mirroring parts of SETUP bodies (binary plists), sans-I/O.
+
+Session SETUP (legacy senders): ``ekey`` (72 bytes, FairPlay-wrapped stream key) and ``eiv``
+(16 bytes). Stream SETUP: ``{streams: [{type: 110, streamConnectionID: <u64>, ...}]}`` answered
+with ``{streams: [{type: 110, dataPort: <mirror TCP port>}]}``.
+"""
+
+from __future__ import annotations
+
+import plistlib
+from typing import Any
+
+import attrs
+
+from receiver_core.errors import RemoteProtocolError
+
+from ..fairplay import EKEY_LENGTH
+
+__all__ = ["MirrorSetup", "StreamKeys", "STREAM_MIRROR", "is_mirror_setup", "parse_mirror_setup",
+           "parse_stream_keys", "mirror_reply", "MAX_PLIST_BYTES"]
+
+STREAM_MIRROR = 110
+MAX_PLIST_BYTES = 64 * 1024
+
+
+@attrs.frozen
+class MirrorSetup:
+    stream_connection_id: int
+
+
+@attrs.frozen
+class StreamKeys:
+    ekey: bytes = attrs.field(repr=False)
+    eiv: bytes = attrs.field(repr=False)
+
+
+def _load(body: bytes) -> dict[str, Any] | None:
+    if len(body) > MAX_PLIST_BYTES:
+        raise RemoteProtocolError("SETUP body too large", status_hint=413)
+    try:
+        plist = plistlib.loads(body)
+    except Exception:  # plistlib raises many types on garbage
+        return None
+    return plist if isinstance(plist, dict) else None
+
+
+def _mirror_stream(plist: dict[str, Any] | None) -> dict[str, Any] | None:
+    streams = plist.get("streams") if plist else None
+    if not isinstance(streams, list) or len(streams) != 1 or not isinstance(streams[0], dict):
+        return None
+    stream: dict[str, Any] = streams[0]
+    return stream if stream.get("type") == STREAM_MIRROR else None
+
+
+def is_mirror_setup(body: bytes) -> bool:
+    """Whether a bplist SETUP asks for a mirror stream (type 110)."""
+    return _mirror_stream(_load(body)) is not None
+
+
+def parse_mirror_setup(body: bytes) -> MirrorSetup:
+    stream = _mirror_stream(_load(body))
+    if stream is None:
+        raise RemoteProtocolError("not a mirror stream SETUP")
+    sid = stream.get("streamConnectionID")
+    if isinstance(sid, bool) or not isinstance(sid, int) or not -(2**63) <= sid < 2**64:
+        raise RemoteProtocolError("mirror SETUP without a 64-bit streamConnectionID")
+    return MirrorSetup(sid & (2**64 - 1))  # plists store it signed; the key schedule wants unsigned
+
+
+def parse_stream_keys(body: bytes) -> StreamKeys | None:
+    """``ekey``/``eiv`` of a legacy session SETUP, ``None`` when absent (the HomeKit mode)."""
+    plist = _load(body)
+    if plist is None or "ekey" not in plist:
+        return None
+    ekey, eiv = plist.get("ekey"), plist.get("eiv")
+    if not isinstance(ekey, bytes) or len(ekey) != EKEY_LENGTH or not isinstance(eiv, bytes) or len(eiv) != 16:
+        raise RemoteProtocolError("SETUP ekey/eiv malformed")
+    return StreamKeys(ekey, eiv)
+
+
+def mirror_reply(data_port: int) -> bytes:
+    return plistlib.dumps({"streams": [{"type": STREAM_MIRROR, "dataPort": data_port}]}, fmt=plistlib.FMT_BINARY)

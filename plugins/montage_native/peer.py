@@ -1,0 +1,234 @@
+"""One browser's WebRTC peer connection (aiortc) and its media into the core.
+
+Decoded frames, not encoded ones, go to the core (``MediaCaps`` codec ``raw``): aiortc's receiver
+always decodes in its own thread (its jitter buffer, NACK and PLI-on-decode-error logic sit in
+front of that decoder), so handing the core encoded frames would mean either decoding twice or
+replacing aiortc's receive path wholesale. With ``raw`` the frame is decoded exactly once, by
+aiortc, and the core's ``PassthroughDecoder`` forwards it.
+
+Queues: every track is drained continuously into a small ``QueueSource`` (drop-oldest), so
+aiortc's unbounded decoder output queue never grows. Departures: ``bye`` (signalling), the peer
+connection failing or closing, or no frame for ``inactivity_seconds``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any
+
+import attrs
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCSessionDescription,
+)
+from aiortc.exceptions import InternalError as AiortcInternalError
+from aiortc.exceptions import InvalidAccessError, InvalidStateError, OperationError
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.sdp import candidate_from_sdp
+
+from receiver_core import MediaCaps, QueueSource
+
+from .sdp import add_bitrate_hints, bitrate_hints, first_video_codec
+from .signalling import Candidate, ErrorCode, SignallingError
+
+__all__ = ["PeerOptions", "Peer"]
+
+log = logging.getLogger(__name__)
+
+#: what aiortc raises for an offer it cannot take (e.g. H.264 Main profile only, VP9 only)
+OFFER_ERRORS: tuple[type[Exception], ...] = (ValueError, KeyError, IndexError, AiortcInternalError,
+                                            InvalidAccessError, InvalidStateError, OperationError)
+
+Spawn = Callable[[Coroutine[Any, Any, Any]], "asyncio.Task[Any]"]
+
+
+@attrs.frozen
+class PeerOptions:
+    start_kbps: int = 4000
+    min_kbps: int = 2000
+    max_kbps: int = 8000
+    inactivity_seconds: float = 5.0
+    first_frame_seconds: float = 20.0
+    ice_servers: tuple[RTCIceServer, ...] = ()
+    video_codec: str = "any"  # "vp8", "h264" or "any" (the browser's order)
+    video_queue: int = 4
+    audio_queue: int = 25
+
+
+class Peer:
+    """aiortc side of one client. ``attach(source)`` hands a source to the core; ``gone(reason)``
+    is called once when the peer leaves by itself (failure, inactivity)."""
+
+    def __init__(self, *, name: str, options: PeerOptions, attach: Callable[[QueueSource], Awaitable[Any]],
+                 gone: Callable[[str], Awaitable[None]], spawn: Spawn) -> None:
+        self.name = name
+        self.options = options
+        self._attach = attach
+        self._gone = gone
+        self._spawn = spawn
+        config = RTCConfiguration(iceServers=list(options.ice_servers)) if options.ice_servers else None
+        self.pc = RTCPeerConnection(config)
+        self.frames = {"video": 0, "audio": 0}
+        self.ignored_tracks = 0
+        self.video_codec: str | None = None
+        self.last_frame = time.monotonic()
+        self.first_frame: float | None = None
+        self.created = time.monotonic()
+        self.closed = False
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._kinds: set[str] = set()
+        self.pc.on("track", self._on_track)
+        self.pc.on("connectionstatechange", self._on_state)
+
+    # ------------------------------------------------------------------------------ negotiation
+
+    async def answer(self, offer_sdp: str, early: Sequence[Candidate] = ()) -> str:
+        """Apply the browser's offer and return the box's answer with bitrate hints."""
+        if self.options.video_codec != "any":
+            self._prefer_video_codec(self.options.video_codec)
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        except OFFER_ERRORS as exc:
+            raise SignallingError(f"offer rejected: {exc}"[:200], ErrorCode.UNSUPPORTED_MEDIA) from None
+        for candidate in early:
+            await self.add_candidate(candidate)
+        answer = await self.pc.createAnswer()
+        if answer is None:
+            raise SignallingError("no media the box can receive", ErrorCode.UNSUPPORTED_MEDIA)
+        await self.pc.setLocalDescription(answer)  # aiortc gathers all candidates here
+        hints = bitrate_hints(self.options.start_kbps, self.options.min_kbps, self.options.max_kbps)
+        self._tasks.append(self._spawn(self._watchdog()))
+        sdp = add_bitrate_hints(self.pc.localDescription.sdp, hints)
+        self.video_codec = first_video_codec(sdp)
+        return sdp
+
+    def _prefer_video_codec(self, name: str) -> None:
+        """A receive transceiver made before the offer is applied takes the offer's first video section
+        with these preferences (aiortc keeps the offer's rtpmap order otherwise; Chrome lists VP8 first).
+        The other codec stays acceptable, after the preferred one."""
+        capabilities = RTCRtpReceiver.getCapabilities("video")
+        assert capabilities is not None  # aiortc always receives video
+        codecs = capabilities.codecs
+        wanted = f"video/{name}".lower()
+        ordered = ([c for c in codecs if c.mimeType.lower() == wanted]
+                   + [c for c in codecs if c.mimeType.lower() not in (wanted, "video/rtx")]
+                   + [c for c in codecs if c.mimeType.lower() == "video/rtx"])
+        self.pc.addTransceiver("video", direction="recvonly").setCodecPreferences(ordered)
+
+    async def add_candidate(self, message: Candidate) -> None:
+        if not message.candidate:
+            return  # end of candidates
+        try:
+            candidate = candidate_from_sdp(message.candidate.split(":", 1)[1])
+        except (ValueError, IndexError):
+            raise SignallingError("malformed candidate") from None
+        candidate.sdpMid = message.sdp_mid
+        candidate.sdpMLineIndex = message.sdp_mline_index
+        await self.pc.addIceCandidate(candidate)
+
+    # ------------------------------------------------------------------------------ media
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        if track.kind in self._kinds:
+            # the core takes one video and one audio stream per session: a second video track
+            # (camera next to the screen) is drained and dropped for now
+            self.ignored_tracks += 1
+            self._tasks.append(self._spawn(self._drain(track, None)))
+            return
+        self._kinds.add(track.kind)
+        if track.kind == "video":
+            def keyframe() -> None:
+                self._spawn(self._request_keyframe(track))
+
+            source = QueueSource(MediaCaps.video("raw"), maxsize=self.options.video_queue,
+                                 on_keyframe_request=keyframe)
+        else:
+            source = QueueSource(MediaCaps.audio("raw", sample_rate=48000, channels=2),
+                                 maxsize=self.options.audio_queue)
+        self._tasks.append(self._spawn(self._drain(track, source)))
+
+    async def _drain(self, track: MediaStreamTrack, source: QueueSource | None) -> None:
+        attached = False
+        try:
+            while True:
+                frame = await track.recv()
+                now = time.monotonic()
+                self.last_frame = now
+                if source is None:
+                    continue
+                if not attached:
+                    await self._attach(source)
+                    attached = True
+                if self.first_frame is None and track.kind == "video":
+                    self.first_frame = now
+                self.frames[track.kind] += 1
+                source.push(frame)
+        except MediaStreamError:
+            pass
+        except Exception as exc:  # the core refused the stream (UnsupportedMedia...): drop this peer
+            log.warning("%s: %s stream failed: %s", self.name, track.kind, exc)
+            self._spawn(self._leave(f"{track.kind} stream failed"))
+        finally:
+            if source is not None:
+                source.end()
+
+    async def _request_keyframe(self, track: MediaStreamTrack) -> None:
+        """PLI for the core's keyframe request (aiortc itself sends one on decode errors)."""
+        for transceiver in self.pc.getTransceivers():
+            receiver = transceiver.receiver
+            if receiver.track is track:
+                for source in receiver.getSynchronizationSources():
+                    with contextlib.suppress(ConnectionError, OSError):  # transport already closed
+                        await receiver._send_rtcp_pli(source.source)
+
+    # ------------------------------------------------------------------------------ departure
+
+    def _on_state(self) -> None:
+        if self.pc.connectionState in ("failed", "closed") and not self.closed:
+            self._spawn(self._leave(f"peer connection {self.pc.connectionState}"))
+
+    async def _watchdog(self) -> None:
+        while not self.closed:
+            await asyncio.sleep(0.5)
+            now = time.monotonic()
+            if self.first_frame is None:
+                if now - self.created > self.options.first_frame_seconds:
+                    await self._leave("no media arrived")
+                    return
+            elif now - self.last_frame > self.options.inactivity_seconds:
+                await self._leave("media stopped")
+                return
+
+    async def _leave(self, reason: str) -> None:
+        if self.closed:
+            return
+        log.info("%s: %s", self.name, reason)
+        await self._gone(reason)
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the peer connection at once (kick, bye, box shutdown)."""
+        if self.closed:
+            return
+        self.closed = True
+        await self.pc.close()
+        current = asyncio.current_task()
+        for task in self._tasks:
+            if task is not current:
+                task.cancel()
+        for task in self._tasks:
+            if task is not current:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    def status(self) -> dict[str, Any]:
+        return {"state": self.pc.connectionState, "codec": self.video_codec, "frames": dict(self.frames),
+                "ignored_tracks": self.ignored_tracks,
+                "first_frame_s": None if self.first_frame is None else round(self.first_frame - self.created, 3)}

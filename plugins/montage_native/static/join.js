@@ -1,0 +1,202 @@
+// Join page of the box: meeting ID + PIN + name, then the screen (and optionally camera/mic) over WebRTC.
+// Signalling: versioned JSON over a WebSocket to the same origin (see signalling.py). No external requests.
+"use strict";
+
+const VERSION = 1;
+const MESSAGES = {
+  "bad-message": "The box did not understand this page. Reload it and try again.",
+  "unsupported-version": "This page is out of date. Reload it.",
+  "wrong-meeting": "That meeting ID is not the one on the screen.",
+  "pin-required": "Enter the PIN shown on the screen.",
+  "wrong-pin": "Wrong PIN. Check the PIN shown on the screen.",
+  "locked-out": "Too many attempts. Wait a little before trying again.",
+  "box-full": "The screen is full: someone has to stop sharing first.",
+  "rejected": "The box did not let you in.",
+  "blocked": "You were blocked from this screen.",
+  "unsupported-media": "Your browser offered no video the box can show.",
+  "timeout": "The box waited too long. Try again.",
+  "internal": "The box had a problem. Try again.",
+};
+const NOTICES = {
+  "waiting-approval": "Waiting for approval on the screen…",
+  "queued": "Queued: you will be on screen when there is room.",
+  "on-screen": "You are on the screen.",
+  "removed": "You were removed from the screen by the moderator.",
+};
+const ENDINGS = {
+  "kicked": "You were removed from the screen by the moderator.",
+  "blocked": "You were blocked from this screen by the moderator.",
+  "preempted": "Someone else started sharing and took your place on the screen.",
+};
+
+const $ = (id) => document.getElementById(id);
+const state = { phase: "idle", error: null, notice: null, connection: "new", sessionId: null };
+window.__state = state;
+let ws = null, pc = null, streams = [];
+
+function show(text, kind) {
+  $("message").textContent = text || "";
+  $("message").className = kind || "";
+}
+function setPhase(phase, text) {
+  state.phase = phase;
+  $("state").textContent = text;
+  const live = !["idle", "ended", "error"].includes(phase);
+  $("share").hidden = live;
+  $("stop").hidden = !live;
+}
+
+function clientToken() {
+  let token = null;
+  try { token = localStorage.getItem("montage-client-token"); } catch (e) { /* storage off */ }
+  if (!token || !/^[A-Za-z0-9_-]{8,64}$/.test(token)) {
+    const bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    token = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+    try { localStorage.setItem("montage-client-token", token); } catch (e) { /* storage off */ }
+  }
+  return token;
+}
+
+function send(message) {
+  if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(Object.assign({ v: VERSION }, message)));
+}
+
+function cleanup() {
+  if (pc) { pc.close(); pc = null; }
+  for (const s of streams) for (const t of s.getTracks()) t.stop();
+  streams = [];
+  if (ws) { const old = ws; ws = null; try { old.close(); } catch (e) { /* closed */ } }
+}
+
+function stopSharing(reason) {
+  send({ type: "bye", reason: reason || "stopped" });
+  cleanup();
+  setPhase("ended", "Stopped");
+}
+
+async function capture() {
+  // ?quality=720 or 360 asks for 1280x720 or 640x360 (slow laptops, and the box's tests); default 1080p
+  const sizes = { "720": [1280, 720], "360": [640, 360] };
+  const [w, h] = sizes[new URLSearchParams(location.search).get("quality")] || [1920, 1080];
+  const screen = await navigator.mediaDevices.getDisplayMedia({
+    video: { width: { ideal: w }, height: { ideal: h }, frameRate: { ideal: 30 } }, audio: false });
+  streams.push(screen);
+  const wantCamera = $("camera").checked, wantMic = $("mic").checked;
+  if (wantCamera || wantMic) {
+    try {
+      streams.push(await navigator.mediaDevices.getUserMedia({ video: wantCamera, audio: wantMic }));
+    } catch (e) {
+      show("Camera/microphone not available: sharing the screen only.", "info");
+    }
+  }
+  for (const t of screen.getVideoTracks()) {
+    t.contentHint = "detail";
+    t.addEventListener("ended", () => stopSharing("screen capture ended"));
+  }
+}
+
+function waitForGathering(peer, ms) {
+  if (peer.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => { if (peer.iceGatheringState === "complete") resolve(); };
+    peer.addEventListener("icegatheringstatechange", done);
+    setTimeout(resolve, ms);
+  });
+}
+
+async function negotiate(iceServers) {
+  const params = new URLSearchParams(location.search);
+  const config = { iceServers: iceServers || [] };
+  if (params.get("policy") === "relay") config.iceTransportPolicy = "relay";
+  pc = new RTCPeerConnection(config);
+  pc.addEventListener("connectionstatechange", () => {
+    if (!pc) return;
+    state.connection = pc.connectionState;
+    if (pc.connectionState === "connected") setPhase("sharing", "Sharing your screen");
+    if (pc.connectionState === "failed") { show("The connection to the box failed.", ""); cleanup(); setPhase("error", "Connection failed"); }
+  });
+  for (const s of streams) for (const track of s.getTracks()) pc.addTransceiver(track, { direction: "sendonly", streams: [s] });
+  await pc.setLocalDescription(await pc.createOffer());
+  await waitForGathering(pc, 3000);
+  send({ type: "offer", sdp: pc.localDescription.sdp });
+  setPhase("connecting", "Connecting…");
+}
+
+async function onAnswer(sdp) {
+  await pc.setRemoteDescription({ type: "answer", sdp });
+  for (const sender of pc.getSenders()) {
+    if (!sender.track || sender.track.kind !== "video") continue;
+    const p = sender.getParameters();
+    p.degradationPreference = "maintain-resolution";
+    try { await sender.setParameters(p); } catch (e) { /* older browsers */ }
+  }
+}
+
+function onMessage(event) {
+  let m;
+  try { m = JSON.parse(event.data); } catch (e) { return; }
+  if (!m || m.v !== VERSION) return;
+  if (m.type === "joined") {
+    state.sessionId = m.sessionId;
+    if (m.state === "queued") show(NOTICES.queued, "info"); else show("");
+    negotiate(m.iceServers).catch((e) => { show("Could not start sharing: " + e.message); stopSharing("negotiation failed"); });
+  } else if (m.type === "answer") {
+    onAnswer(m.sdp).catch((e) => { show("The box's answer was refused: " + e.message); stopSharing("bad answer"); });
+  } else if (m.type === "moderation") {
+    state.notice = m.notice;
+    const text = m.notice === "removed" ? (ENDINGS[m.message] || "The box ended your session: " + m.message + ".")
+                                        : (NOTICES[m.notice] || m.message);
+    show(text, m.notice === "removed" ? "" : "info");
+    if (m.notice === "removed") { cleanup(); setPhase("ended", "Removed"); }
+  } else if (m.type === "error") {
+    state.error = m.code;
+    let text = MESSAGES[m.code] || m.message;
+    if (m.retryAfter) text += " (" + Math.ceil(m.retryAfter) + " s)";
+    show(text, "");
+    if (m.fatal) { cleanup(); setPhase("error", "Not sharing"); }
+  } else if (m.type === "bye") {
+    if (state.phase !== "ended") { show("The box ended the session" + (m.reason ? ": " + m.reason : "") + ".", "info"); }
+    cleanup();
+    setPhase("ended", "Stopped");
+  }
+}
+
+async function start(event) {
+  event.preventDefault();
+  show("");
+  state.error = null; state.notice = null;
+  const meeting = $("meeting").value.replace(/\s+/g, "");
+  const pin = $("pin").value.trim();
+  const name = $("name").value.trim().slice(0, 64);
+  if (!/^[0-9]{1,16}$/.test(meeting)) { show("Enter the meeting ID shown on the screen."); return; }
+  if (pin && !/^[0-9]{1,16}$/.test(pin)) { show("The PIN is digits only."); return; }
+  setPhase("capturing", "Choose what to share…");
+  try {
+    await capture();
+  } catch (e) {
+    cleanup(); setPhase("idle", "Not connected"); show("Screen sharing was not allowed: " + e.message); return;
+  }
+  setPhase("joining", "Joining…");
+  ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws");
+  ws.addEventListener("message", onMessage);
+  ws.addEventListener("open", () => {
+    const join = { type: "join", meetingId: meeting, name, clientToken: clientToken() };
+    if (pin) join.pin = pin;
+    send(join);
+  });
+  ws.addEventListener("close", () => {
+    if (["joining", "connecting", "sharing"].includes(state.phase)) {
+      cleanup(); setPhase("ended", "Disconnected");
+      if (!$("message").textContent) show("The connection to the box closed.");
+    }
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const params = new URLSearchParams(location.search);
+  const m = params.get("m");
+  if (m && /^[0-9]{1,16}$/.test(m)) $("meeting").value = m;
+  $("join").addEventListener("submit", start);
+  $("stop").addEventListener("click", () => stopSharing("stopped by the user"));
+});

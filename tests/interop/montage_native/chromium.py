@@ -1,0 +1,64 @@
+"""Debian's Chromium driven by Playwright (no browser download) as the real WebRTC sender.
+
+Flags from docs/native.md and the protocol notes: a fresh profile, no background networking
+(the machine has no network besides loopback), loopback allowed in peer connections, and the fake
+capture devices so ``getDisplayMedia`` works headless without a picker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--allow-loopback-in-peer-connection",
+    "--disable-features=WebRtcHideLocalIpsWithMdns", "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream=fps=30,display-media-type=monitor",
+]
+
+
+def require_chromium() -> None:
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} missing: scripts/test installs the Debian 'chromium' package")
+
+
+@contextlib.asynccontextmanager
+async def chromium() -> AsyncIterator[Any]:
+    """A headless persistent Chromium context that ignores the box's self-signed certificate."""
+    require_chromium()
+    os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+    from playwright.async_api import async_playwright
+
+    profile = tempfile.mkdtemp(prefix="montage-chromium-")
+    try:
+        async with async_playwright() as pw:
+            context = await pw.chromium.launch_persistent_context(
+                profile, executable_path=CHROMIUM, headless=True, args=FLAGS, ignore_https_errors=True)
+            try:
+                yield context
+            finally:
+                await context.close()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+async def join(page: Any, url: str, meeting_id: str, pin: str | None, name: str) -> None:
+    """Fill the join form like a person and press "Share screen"."""
+    await page.goto(url)
+    await page.fill("#meeting", meeting_id)
+    if pin is not None:
+        await page.fill("#pin", pin)
+    await page.fill("#name", name)
+    await page.click("#share")
+
+
+async def page_state(page: Any) -> dict[str, Any]:
+    return await page.evaluate("() => Object.assign({}, window.__state, {message: document.getElementById('message').textContent})")

@@ -1,0 +1,58 @@
+"""WfdConnection against an emulated source that misbehaves: silence after PLAY (RTP watchdog, then
+TEARDOWN and close), garbage (protocol error, connection closed), nothing listening (one-line reason)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from receiver_plugins.miracast.connection import ConnectionSettings, WfdConnection
+
+from .emulated_wfd_source import EmulatedWfdSource
+
+
+async def test_silent_source_is_cut_off_by_the_watchdog() -> None:
+    source = EmulatedWfdSource()
+    await source.start()
+    settings = ConnectionSettings(rtp_timeout=1.0, first_rtp_timeout=1.5, teardown_wait=0.5)
+    connection = WfdConnection("127.0.0.1", source.port, settings, on_ts=lambda data: None)
+    reason = await asyncio.wait_for(connection.run(), 20)
+    assert connection.playing.is_set()
+    assert reason.startswith("watchdog: no media"), reason
+    await asyncio.wait_for(source.closed.wait(), 5)  # the sink closed TCP itself
+    assert b"TEARDOWN rtsp://192.168.173.80:7236/wfd1.0 RTSP/1.0" in source.received
+    assert b"wfd_idr_request" in source.received  # M13 as soon as playing
+    await source.stop()
+
+
+async def test_garbage_ends_the_session() -> None:
+    source = EmulatedWfdSource(after_play=b"\x00\xffNOT RTSP\r\n\r\n")
+    await source.start()
+    connection = WfdConnection("127.0.0.1", source.port, ConnectionSettings(), on_ts=lambda data: None)
+    reason = await asyncio.wait_for(connection.run(), 20)
+    assert reason.startswith("protocol error from the source"), reason
+    await asyncio.wait_for(source.closed.wait(), 5)
+    await source.stop()
+
+
+async def test_nothing_listening_gives_a_reason() -> None:
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+    connection = WfdConnection("127.0.0.1", port, ConnectionSettings(), on_ts=lambda data: None)
+    reason = await asyncio.wait_for(connection.run(), 20)
+    assert reason.startswith("cannot connect to 127.0.0.1:") and "\n" not in reason
+
+
+async def test_stop_sends_teardown_and_closes() -> None:
+    source = EmulatedWfdSource()
+    await source.start()
+    connection = WfdConnection("127.0.0.1", source.port, ConnectionSettings(teardown_wait=0.5),
+                               on_ts=lambda data: None)
+    task = asyncio.ensure_future(connection.run())
+    await asyncio.wait_for(connection.playing.wait(), 10)
+    connection.stop("kicked by the moderator")
+    assert await asyncio.wait_for(task, 10) == "kicked by the moderator"
+    await asyncio.wait_for(source.closed.wait(), 5)
+    assert b"TEARDOWN " in source.received
+    await source.stop()

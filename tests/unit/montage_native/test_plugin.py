@@ -1,0 +1,84 @@
+"""The plugin inside a real box: core-bound HTTPS and redirect ports, certificate in its state dir,
+idle-screen line and QR code, status, clean unload."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import stat
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+from receiver_plugins.montage_native import receive_path
+from receiver_plugins.montage_native.tls import CERT_NAME, KEY_NAME
+
+from receiver_core import OverlayKind
+
+
+async def test_plugin_serves_the_page_over_tls_on_core_bound_ports(receiver_factory: Callable[..., Any]) -> None:
+    config = {"plugin": {"montage_native": {"port": 0, "http_port": 0}}, "session": {"pin_mode": "fixed", "pin": "4826"}}
+    async with receiver_factory(installed=["montage_native"], config=config) as rx:
+        record = rx.plugins.records["montage_native"]
+        assert record.state.value == "running", record.error
+        https = rx.listeners.port("montage_native", "https")
+        http = rx.listeners.port("montage_native", "http-redirect")
+        assert https and http
+        state_dir = rx.plugins.contexts["montage_native"].state_dir
+        assert stat.S_IMODE((state_dir / KEY_NAME).stat().st_mode) == 0o600
+        client_tls = ssl.create_default_context(cafile=str(state_dir / CERT_NAME))
+        async with aiohttp.ClientSession() as http_client:
+            async with http_client.get(f"https://127.0.0.1:{https}/", ssl=client_tls) as response:
+                assert response.status == 200
+                assert "Share to this screen" in await response.text()
+            async with http_client.get(f"http://127.0.0.1:{http}/?m=1", allow_redirects=False) as response:
+                assert response.status == 308
+                assert response.headers["Location"] == f"https://127.0.0.1:{https}/?m=1"
+        overlays = [o for o in rx.display.collect_overlays() if o.kind in (OverlayKind.CONNECT, OverlayKind.QR)]
+        meeting = rx.sessions.meeting.current
+        assert any(o.kind is OverlayKind.CONNECT and f":{https}/" in o.text for o in overlays)
+        assert any(o.kind is OverlayKind.QR and o.data.endswith(f"/?m={meeting}") for o in overlays)
+        status = next(p["status"] for p in rx.plugin_status() if p["name"] == "montage_native")
+        assert status["joins"] == 0 and status["clients"] == []
+        assert receive_path.installed()
+    assert not receive_path.installed()  # unload undoes the patch
+
+
+async def test_admin_certificate_is_used(receiver_factory: Callable[..., Any], tmp_path: Any) -> None:
+    from receiver_plugins.montage_native.tls import ensure_certificate
+
+    cert, key = ensure_certificate(tmp_path / "admin", "admin.example")
+    config = {"plugin": {"montage_native": {"port": 0, "http_port": 0, "cert_file": str(cert), "key_file": str(key)}}}
+    async with receiver_factory(installed=["montage_native"], config=config) as rx:
+        https = rx.listeners.port("montage_native", "https")
+        assert not (rx.plugins.contexts["montage_native"].state_dir / KEY_NAME).exists()
+        client_tls = ssl.create_default_context(cafile=str(cert))
+        async with aiohttp.ClientSession() as http_client:
+            async with http_client.get(f"https://127.0.0.1:{https}/join.js", ssl=client_tls) as response:
+                assert response.status == 200
+
+
+async def test_queued_page_is_told_when_it_goes_on_screen(receiver_factory: Callable[..., Any]) -> None:
+    """Through the plugin's receiver_session_started hook, in a real box."""
+    config = {"plugin": {"montage_native": {"port": 0, "http_redirect": False}},
+              "session": {"pin_mode": "off", "max_presenters": 1, "admission": "queue"}}
+    async with receiver_factory(installed=["montage_native"], config=config) as rx:
+        https = rx.listeners.port("montage_native", "https")
+        tls = ssl.create_default_context(cafile=str(rx.plugins.contexts["montage_native"].state_dir / CERT_NAME))
+        meeting = rx.sessions.meeting.current
+
+        def join(token: str) -> str:
+            return json.dumps({"v": 1, "type": "join", "meetingId": meeting, "name": token, "clientToken": token})
+
+        async with aiohttp.ClientSession() as http_client:
+            first = await http_client.ws_connect(f"wss://127.0.0.1:{https}/ws", ssl=tls)
+            second = await http_client.ws_connect(f"wss://127.0.0.1:{https}/ws", ssl=tls)
+            await first.send_str(join("first-token-1"))
+            assert json.loads((await first.receive(timeout=10)).data)["state"] == "active"
+            await second.send_str(join("second-token-2"))
+            assert json.loads((await second.receive(timeout=10)).data)["state"] == "queued"
+            await first.send_str(json.dumps({"v": 1, "type": "bye"}))
+            notice = json.loads((await second.receive(timeout=10)).data)
+            assert notice == {"v": 1, "type": "moderation", "notice": "on-screen", "message": "you are on the screen"}
+            await second.close()
+            await first.close()
