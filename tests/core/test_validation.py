@@ -153,5 +153,5 @@ async def test_the_api_refuses_unsafe_names_with_a_400(receiver_factory: Any, na
     async with receiver_factory() as rx, aiohttp.ClientSession() as http:
         body = json.dumps({"name": name})  # a lone surrogate travels as its \\u escape
         response = await http.post(f"{rx.admin.url}/api/name", data=body, headers={"Content-Type": "application/json"})
-        assert response.status == 400 and "name" in (await response.json())["error"]
+        assert response.status == 400 and (await response.json())["error"]  # a 4xx JSON answer, no traceback
         assert rx.name == "Test Room"
