@@ -6,7 +6,16 @@ model values hooks exchange, the media types, sessions, and the error categories
 ``docs/plugin-authors.md``; tests use ``receiver_core.testing``.
 """
 
-from ._version import __version__
+import os as _os
+import signal as _signal
+import sys as _sys
+
+if _os.path.basename(_sys.argv[0] if _sys.argv else "") == "montage-receiver":
+    # The box command ignores SIGHUP from its first line of our code on: the default action would
+    # kill it while it imports (~0.2-0.4 s), before the event loop installs the reload handler.
+    _signal.signal(_signal.SIGHUP, _signal.SIG_IGN)
+
+from ._version import __version__  # noqa: E402 - after the signal disposition on purpose
 from .config.schema import SectionRegistry, SettingError, setting
 from .context import PluginContext
 from .errors import (

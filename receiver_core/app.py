@@ -45,6 +45,8 @@ __all__ = ["Receiver", "load_plugins_and_config"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+#: SIGTERM must end the process within 5 s (systemd waits 90): the status API gets this much of it.
+ADMIN_STOP_SECONDS = 3.0
 
 
 def load_plugins_and_config(
@@ -106,6 +108,7 @@ class Receiver:
         self._unload: dict[str, list[Callable[[], Any]]] = {}
         self._retiring: set[str] = set()
         self._stopping = False
+        self._running = False  # startup finished
         self._loop: asyncio.AbstractEventLoop | None = None
         self._net_lock = asyncio.Lock()
         plugins.on_failure(self._plugin_failed)
@@ -235,6 +238,7 @@ class Receiver:
         self._loop = asyncio.get_running_loop()
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.sessions = SessionManager(self, state_dir=self.state_dir)
+        self.supervisor.spawn(self.sessions.watch(), CORE_OWNER, "session-watchdog")
         self.plugins.call_each("receiver_configure")
         await self.net.start(self._network_changed)
         self.media = MediaEngine(self)
@@ -258,6 +262,7 @@ class Receiver:
             self.admin = AdminServer(self)
             await self.admin.start()
         self.display.invalidate()
+        self._running = True
         log.info("receiver %r started (plugins: %s)", self.name, ", ".join(self.plugins.active_names()))
 
     async def _start_plugin(self, name: str, attempt: int = 0) -> None:
@@ -301,7 +306,10 @@ class Receiver:
             return
         self._stopping = True
         if self.admin is not None:
-            await self.admin.stop()
+            try:  # open streams (an MJPEG viewer) must not hold the shutdown: they are cut
+                await asyncio.wait_for(self.admin.stop(), ADMIN_STOP_SECONDS)
+            except TimeoutError:
+                log.warning("status API clients still connected after %.0f s: cut off", ADMIN_STOP_SECONDS)
         if self.sessions is not None:
             await self.sessions.end_all("shutdown")
         await self.mdns.close()
@@ -325,15 +333,28 @@ class Receiver:
         log.info("receiver stopped")
 
     async def run_until_signalled(self) -> None:
-        """Run until SIGINT or SIGTERM; SIGHUP re-reads the box name and network settings."""
+        """Run until SIGINT or SIGTERM; SIGHUP re-reads the box name and network settings.
+
+        A SIGHUP that arrives while the box starts or stops is logged and ignored (never fatal).
+        """
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        loop.add_signal_handler(signal.SIGHUP, lambda: self.spawn(self.reload(), "reload"))
-        async with self:
-            await stop.wait()
+        loop.add_signal_handler(signal.SIGHUP, self._sighup)
+        try:
+            await self.start()
+            if not stop.is_set():
+                await stop.wait()
             log.info("signal received, shutting down")
+        finally:
+            await self.stop()
+
+    def _sighup(self) -> None:
+        if not self._running or self._stopping:
+            log.info("SIGHUP while the box is starting or stopping: ignored")
+            return
+        self.supervisor.spawn(self.reload(), CORE_OWNER, "reload")
 
     # ------------------------------------------------------------------------------------ changes
 

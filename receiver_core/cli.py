@@ -191,7 +191,11 @@ def _plugins_list(args: argparse.Namespace) -> int:
 
 def _config(args: argparse.Namespace) -> int:
     if args.config_command == "check":
-        config, _pm = _load(args.file)
+        from .display.registry import OutputSettings, resolve_outputs
+
+        config, pm = _load(args.file)
+        # the backends named in [display] and [audio] must exist (run would refuse them)
+        resolve_outputs(pm, OutputSettings(display=config.display, audio=config.audio, box_name=config.receiver.name))
         print(f"{args.file}: OK ({len(config.plugin)} plugin sections)")
         return 0
     config, _pm = _load(args.config)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -194,6 +195,12 @@ class SessionRequest:
     token); bans use it, else the address. ``pin`` is what the sender typed, if the protocol carries
     it; ``pin_verified`` is set by protocols that check the box PIN themselves (e.g. SRP pairing)
     after reporting the attempt through ``receiver.sessions.pin``.
+
+    ``idle_timeout`` (seconds) asks the core to end the session, in every state (waiting for
+    approval, queued, on screen), once the sender has been silent that long: silence is measured
+    from the last media packet once media is attached, before that from the handler's
+    ``last_activity()`` (monotonic time of the sender's last data) when it has one. ``None``: the
+    protocol has its own liveness (a TCP connection, RTSP keep-alives).
     """
 
     protocol: str
@@ -203,11 +210,17 @@ class SessionRequest:
     pin: str | None = attrs.field(default=None, repr=False)
     pin_verified: bool = False
     meeting_id: str | None = None
+    idle_timeout: float | None = attrs.field(default=None, validator=lambda _i, _a, v: _positive_finite(v))
 
     @property
     def identity(self) -> str:
         """What lockouts and bans key on: the stable id if any, else the address."""
         return f"id:{self.client_id}" if self.client_id else f"addr:{self.peer_address}"
+
+
+def _positive_finite(value: float | None) -> None:
+    if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        raise ValueError(f"idle_timeout must be a positive finite number of seconds, not {value!r}")
 
 
 class AuthVerdict(enum.Enum):
@@ -218,12 +231,19 @@ class AuthVerdict(enum.Enum):
 
 @attrs.frozen
 class AuthDecision:
-    """Answer of ``receiver_session_authorize``: allow, deny with a reason, or ask for PIN/approval."""
+    """Answer of ``receiver_session_authorize``: allow, deny with a reason, or ask for PIN/approval.
+
+    ``proven`` is False when a sender is let in without proving anything (PIN off, no approval, no
+    plugin vouching for it): such a sender queues when the screen is full and never pushes a
+    presenter off it ("newest wins" is for senders that passed a PIN, an approval or a plugin's
+    explicit ``allow()``).
+    """
 
     verdict: AuthVerdict
     reason: str = ""
     pin: bool = False
     approval: bool = False
+    proven: bool = True
 
     @classmethod
     def allow(cls) -> AuthDecision:
@@ -236,7 +256,7 @@ class AuthDecision:
     @classmethod
     def challenge(cls, *, pin: bool = False, approval: bool = False) -> AuthDecision:
         if not (pin or approval):
-            return cls.allow()
+            return cls(AuthVerdict.ALLOW, proven=False)
         return cls(AuthVerdict.CHALLENGE, pin=pin, approval=approval)
 
 
@@ -337,14 +357,23 @@ class OverlayKind(enum.Enum):
     BANNER = "banner"        # transient notice, also shown over active sessions
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class Overlay:
-    """One item a plugin contributes to the idle screen or over the composite."""
+    """One item a plugin contributes to the idle screen or over the composite.
+
+    The text of a ``PIN`` overlay is a secret: its repr (hook traces, logs) never shows it.
+    """
 
     kind: OverlayKind
     text: str = ""
     data: str = ""
     order: int = 100
+
+    def __repr__(self) -> str:
+        secret = self.kind is OverlayKind.PIN
+        text = "<redacted>" if secret and self.text else repr(self.text)
+        data = "<redacted>" if secret and self.data else repr(self.data)
+        return f"Overlay(kind={self.kind}, text={text}, data={data}, order={self.order})"
 
 
 @attrs.frozen

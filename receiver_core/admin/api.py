@@ -496,7 +496,7 @@ class AdminServer:
 
     async def delete_block(self, request: web.Request) -> web.Response:
         identity = request.match_info["identity"]
-        if not self._receiver.sessions.blocklist.remove(identity):
+        if not self._receiver.sessions.unblock(identity, f"api:{request.remote}"):
             return _error(404, f"{identity} is not blocked")
         log.info("moderation: unblock %s by %s", identity, self._actor(request))
         return _json({"unblocked": identity})
@@ -505,8 +505,7 @@ class AdminServer:
         pin = self._receiver.sessions.pin
         if pin.mode != "rotating":
             return _error(409, f"the PIN mode is {pin.mode!r}, not 'rotating'")
-        pin.rotate()
-        log.info("moderation: PIN rotated by %s", self._actor(request))
+        self._receiver.sessions.rotate_pin(self._actor(request))  # audited by the session manager
         return _json({"rotated": True})
 
     async def post_name(self, request: web.Request) -> web.Response:
@@ -519,7 +518,7 @@ class AdminServer:
             return _error(400, f"name {problem}")
         old = self._receiver.name
         await self._receiver.rename(name)
-        log.info("moderation: renamed %r to %r by %s", old, name, self._actor(request))
+        self._receiver.sessions.record("rename", self._actor(request), old=old, new=name)
         return _json({"name": self._receiver.name})
 
     def _headless(self) -> Any:

@@ -48,6 +48,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_PATH = Path("/etc/montage-receiver/receiver.toml")
+#: A receiver.toml is a few kilobytes; these bounds only stop absurd files before they hurt.
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_CONFIG_DEPTH = 8
 
 
 @attrs.frozen
@@ -81,6 +84,8 @@ def read_toml(path: str | os.PathLike[str] | None) -> tuple[dict[str, Any], str 
     explicit = path is not None
     target = Path(path) if path is not None else DEFAULT_PATH
     try:
+        if target.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError("", f"{target}: larger than {MAX_CONFIG_BYTES} bytes")
         text = target.read_bytes().decode("utf-8")
     except FileNotFoundError:
         if explicit:
@@ -91,9 +96,28 @@ def read_toml(path: str | os.PathLike[str] | None) -> tuple[dict[str, Any], str 
     except OSError as exc:
         raise ConfigError("", f"{target}: {exc.strerror}") from None
     try:
-        return tomllib.loads(text), str(target)
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("", f"{target}: invalid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError("", f"{target}: nested too deeply") from None
+    if _depth(data) > MAX_CONFIG_DEPTH:
+        raise ConfigError("", f"{target}: nested deeper than {MAX_CONFIG_DEPTH} levels")
+    return data, str(target)
+
+
+def _depth(data: Any) -> int:
+    """Nesting depth of parsed TOML (tables and arrays), without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth > MAX_CONFIG_DEPTH:
+            break
+        children = item.values() if isinstance(item, Mapping) else item if isinstance(item, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (Mapping, list)))
+    return deepest
 
 
 def plugin_settings(raw: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> PluginsSection:

@@ -6,8 +6,11 @@ Every key has a type, a default and a description. Errors are one line naming th
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import json
+import math
 import os
 import re
 import socket
@@ -150,6 +153,8 @@ def _convert(tp: Any, value: Any, path: str, meta: Mapping[str, Any]) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(path, f"expected a number, got {value!r}")
         converted = float(value)
+        if not math.isfinite(converted):
+            raise ConfigError(path, f"must be a finite number, got {value!r}")
     elif tp is str:
         if not isinstance(value, str):
             raise ConfigError(path, f"expected a string, got {value!r}")
@@ -293,20 +298,39 @@ def _default_state_dir() -> str:
     return str(Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state")) / "montage-receiver")
 
 
+#: Format characters a name may keep: zero-width (non-)joiners build emoji and some scripts.
+_JOINERS = {"\u200c", "\u200d"}
+
+
+def unsafe_text(value: str) -> str | None:
+    """What is wrong with ``value`` as one line of text shown to people, or ``None``.
+
+    Refuses control characters (C0, DEL, C1), bidirectional and other format controls (a U+202E
+    can make a name read backwards), line and paragraph separators, and lone surrogates.
+    """
+    for char in value:
+        category = unicodedata.category(char)
+        if category == "Cc":
+            return "must not contain control characters"
+        if category == "Cs":
+            return "must not contain lone surrogates"
+        if category in ("Zl", "Zp"):
+            return "must not contain line or paragraph separators"
+        if category == "Cf" and char not in _JOINERS:
+            return f"must not contain format characters such as U+{ord(char):04X} (bidirectional controls)"
+    return None
+
+
 def check_box_name(value: str) -> str | None:
     """Why ``value`` cannot be a box name (shown on screen, a DNS-SD instance name), or ``None``."""
     if not value.strip():
         return "must not be empty"
-    if any(unicodedata.category(c) in _UNSHOWABLE for c in value):
-        return "must not contain control, bidi-override or line-separator characters"
+    problem = unsafe_text(value)
+    if problem:
+        return problem
     if len(value.encode()) > 63:
         return "must be at most 63 bytes (a DNS-SD instance name)"
     return None
-
-
-# Cc: C0/C1 controls and DEL; Cf: bidi overrides such as U+202E, zero-width marks; Zl/Zp: U+2028/U+2029;
-# Cs: lone surrogates (not text at all)
-_UNSHOWABLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
 
 
 def _check_readable_file(value: str) -> str | None:
@@ -330,8 +354,47 @@ def _check_ip(value: str) -> str | None:
 
 
 def _check_password_hash(value: str) -> str | None:
-    if value and not value.startswith("scrypt$"):
-        return "must be a hash made by 'montage-receiver hash-password'"
+    """``scrypt$N$r$p$salt$hash`` as made by ``hash-password``: N a power of two, sane cost, base64 parts."""
+    if not value:
+        return None
+    wrong = "must be a hash made by 'montage-receiver hash-password'"
+    parts = value.split("$")
+    if len(parts) != 6 or parts[0] != "scrypt":
+        return wrong
+    _scheme, n, r, p, salt, digest = parts
+    if not (n.isdigit() and r.isdigit() and p.isdigit()):
+        return wrong + " (cost parameters are not numbers)"
+    n_value, r_value, p_value = int(n), int(r), int(p)
+    if n_value < 2 or n_value & (n_value - 1) or n_value > 2**20 or not 1 <= r_value <= 32 or not 1 <= p_value <= 16:
+        return wrong + " (cost parameters out of range)"
+    if 128 * r_value * n_value > 256 * 1024 * 1024:
+        return wrong + " (needs more than 256 MiB to check)"
+    try:
+        salt_bytes = base64.b64decode(salt, validate=True)
+        digest_bytes = base64.b64decode(digest, validate=True)
+    except (binascii.Error, ValueError):
+        return wrong + " (salt or hash is not base64)"
+    if len(salt_bytes) < 8 or len(digest_bytes) < 16:
+        return wrong + " (salt or hash too short)"
+    return None
+
+
+def _check_state_dir(value: str) -> str | None:
+    """A writable directory, or one that can be created (its nearest existing parent is writable)."""
+    if not value or unsafe_text(value):
+        return "must be a directory path"
+    path = Path(value)
+    if not path.is_absolute():
+        return "must be an absolute path"
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            return "no existing parent directory"
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is not a directory"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"{probe} is not writable by this user"
     return None
 
 
@@ -339,8 +402,9 @@ def _check_password_hash(value: str) -> str | None:
 class ReceiverSection:
     name: str = setting(description="Box name shown on screen and in every sender's list.", factory=_default_name,
                         check=check_box_name)
-    state_dir: str = setting(description="Where keys, the block list and other state live (mode 0700).",
-                             factory=_default_state_dir)
+    state_dir: str = setting(description="Where keys, the block list and other state live (mode 0700); must be "
+                             "a writable directory (created when missing).", factory=_default_state_dir,
+                             check=_check_state_dir)
 
 
 @attrs.frozen
@@ -357,8 +421,14 @@ class SessionSection:
     approval_timeout_seconds: int = setting(120, "A sender waiting for approval longer than this is refused.",
                                             min=1, max=3600)
     max_presenters: int = setting(4, "Senders on screen at once.", min=1, max=4)
-    admission: str = setting("newest-wins", "When the screen is full: 'newest-wins' (the oldest leaves) or 'queue'.",
-                             choices=("newest-wins", "queue"))
+    admission: str = setting("newest-wins", "When the screen is full: 'newest-wins' (the oldest leaves) or 'queue'. "
+                             "Only a sender that proved itself (PIN, approval, a plugin's allow) pushes a "
+                             "presenter off; others queue.", choices=("newest-wins", "queue"))
+    max_pending: int = setting(4, "Senders of one protocol waiting for approval at once; more are refused "
+                               "(never counted against presenters).", min=1, max=64)
+    max_pending_per_address: int = setting(1, "Senders from one address waiting for approval at once.",
+                                           min=1, max=16)
+    max_queued: int = setting(8, "Senders waiting for a free place on screen; more are refused.", min=0, max=64)
 
     def __attrs_post_init__(self) -> None:
         if self.pin_mode == "fixed" and not self.pin:

@@ -9,11 +9,12 @@ video links resync on the next keyframe.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..box import Box
 from ..errors import HookFailed, MediaError
+from ..session.state import SessionState
 from .caps import VIDEO, MediaCaps, MediaSource
 from .decoders import DecoderOptions, DecoderRegistry, DecoderSpec
 from .pipeline import Link
@@ -38,6 +39,9 @@ class EngineHost(Box, Protocol):
     @property
     def sessions(self) -> SessionManager: ...
 
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str | None = None) -> Any:
+        """Start a supervised core task."""
+
 
 class SessionMedia:
     """The links of one session (at most one video and one audio)."""
@@ -49,6 +53,10 @@ class SessionMedia:
 
     def status(self) -> dict[str, Any]:
         return {link.caps.kind: link.stats.status() for link in self.links}
+
+    def last_packet(self) -> float:
+        """Monotonic time of the newest packet on any link (0 when none)."""
+        return max((link.last_received for link in self.links), default=0.0)
 
     def link(self, kind: str) -> Link | None:
         return next((link for link in self.links if link.caps.kind == kind), None)
@@ -107,7 +115,12 @@ class MediaEngine:
         return self.registry.select(caps, override)
 
     async def attach(self, session: Session, source: MediaSource) -> Link:
-        """Link a source of ``session``; raises ``UnsupportedMedia`` at once if nothing can decode it."""
+        """Link a source of ``session``; raises ``UnsupportedMedia`` at once if nothing can decode it.
+
+        Raises ``MediaError`` for a session that has ended (nobody would ever stop the link).
+        """
+        if session.state is SessionState.ENDED:
+            raise MediaError(f"session {session.id} has ended ({session.end_reason})")
         if session.media is None:
             session.media = SessionMedia(self, session)
         kind = source.caps.kind
@@ -123,12 +136,17 @@ class MediaEngine:
             queue_size, max_late = AUDIO_QUEUE, AUDIO_MAX_LATE
         stats = sink.stats if hasattr(sink, "stats") else StreamStats(kind)
         link = Link(name=f"{session.id}/{kind}", source=source, select=self.select, sink=sink, stats=stats,
-                    options=self.options, gate=gate, queue_size=queue_size, max_late=max_late)
+                    options=self.options, gate=gate, queue_size=queue_size, max_late=max_late,
+                    on_failure=lambda message: self._link_failed(session, message))
         session.media.links.append(link)
         self._visible[session.id] = session.visible
         link.start()
         log.info("session %s: %s decoded by %s", session.id, source.caps.describe(), link.spec.name)
         return link
+
+    def _link_failed(self, session: Session, message: str) -> None:
+        """A decoder gave up: end the session (a black tile that never ends helps nobody)."""
+        self._receiver.spawn(self._receiver.sessions.end(session, f"error: {message}"), f"end:{session.id}")
 
     def detached(self, session: Session) -> None:
         self._visible.pop(session.id, None)

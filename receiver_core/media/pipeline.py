@@ -41,6 +41,9 @@ KEYFRAME_WAIT_LIMIT = 3.0
 #: At most one keyframe request per this many seconds.
 KEYFRAME_REQUEST_INTERVAL = 0.5
 
+#: A decoder that raises this many times in a row (not corrupt data: exceptions) ends its session.
+MAX_FAILURES_IN_A_ROW = 25
+
 _STOP = object()
 
 
@@ -64,6 +67,7 @@ class Link:
         gate: Callable[[], bool],
         queue_size: int,
         max_late: float,
+        on_failure: Callable[[str], None] | None = None,
     ) -> None:
         self.name = name
         self.source = source
@@ -87,6 +91,10 @@ class Link:
         self._pump: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.ended = asyncio.Event()
+        #: Monotonic time the last packet came from the source (the core's silence watchdog reads it).
+        self.last_received = time.monotonic()
+        self._on_failure = on_failure
+        self._failures_in_a_row = 0
         stats.decoder = self.spec.name
         stats.caps = self.caps.describe()
 
@@ -172,6 +180,7 @@ class Link:
                 except MediaEnded:
                     break
                 self.stats.received += 1
+                self.last_received = time.monotonic()
                 if not self.gate():
                     self.stats.dropped += 1
                     self._wait_for_keyframe()
@@ -202,6 +211,7 @@ class Link:
         except Exception as exc:
             self.stats.error = f"decoder {self.spec.name} failed to open: {exc}"
             log.error("%s: %s", self.name, self.stats.error)
+            self._failed(self.stats.error)
             return
         while True:
             item = self._queue.get()
@@ -209,10 +219,21 @@ class Link:
                 break
             try:
                 self._decode_one(item)
+                self._failures_in_a_row = 0
             except Exception as exc:  # never let one packet kill the thread
                 self.stats.corrupt += 1
-                log.exception("%s: unexpected decode failure: %s", self.name, exc)
+                self._failures_in_a_row += 1
+                if self._failures_in_a_row == 1:
+                    log.exception("%s: unexpected decode failure: %s", self.name, exc)
+                if self._failures_in_a_row == MAX_FAILURES_IN_A_ROW:
+                    self.stats.error = f"decoder {self.spec.name} failed {MAX_FAILURES_IN_A_ROW} times in a row: {exc}"
+                    self._failed(self.stats.error)
         self._decoder.close()
+
+    def _failed(self, message: str) -> None:
+        """The decoder cannot go on (decode thread): tell the owner, who ends the session."""
+        if self._on_failure is not None and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._on_failure, message)
 
     def _decode_one(self, item: Any) -> None:
         arrival = item.arrival if isinstance(item, MediaPacket) else time.monotonic()

@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 import attrs
 
 from ..aio import Signal
+from ..config.schema import unsafe_text
 from ..errors import HookFailed, SessionRejected
 from ..model import Admission, AdmissionVerdict, AuthDecision, AuthVerdict, SessionRequest
-from .blocklist import BlockList
+from .audit import AuditLog
+from .blocklist import BlockList, StateWriteError, check_duration
 from .meeting import MeetingIds
 from .pin import PinGate
 from .state import Event, SessionState, next_state
@@ -30,6 +32,11 @@ if TYPE_CHECKING:
 __all__ = ["SessionHandler", "Session", "SessionManager", "default_admission"]
 
 log = logging.getLogger(__name__)
+
+
+def printable_name(text: str, limit: int = 64) -> str:
+    """``text`` with every character ``unsafe_text`` refuses replaced by U+FFFD, cut to ``limit``."""
+    return "".join("\ufffd" if unsafe_text(c) else c for c in text[:limit]).strip()
 
 
 class SessionHandler(Protocol):
@@ -53,7 +60,10 @@ class Session:
     end_reason: str | None = None
     volume: float = 1.0
     media: Any = None  # media.engine.SessionMedia, attached by the core
+    #: Passed a PIN, an approval or a plugin's explicit allow: only such a sender pushes a presenter off.
+    authorized: bool = False
     _approval: asyncio.Future[bool] | None = attrs.field(default=None, repr=False)
+    _ending: bool = attrs.field(default=False, repr=False)
     _state_changed: asyncio.Event = attrs.field(factory=asyncio.Event, repr=False)
 
     @property
@@ -66,11 +76,28 @@ class Session:
 
     @property
     def name(self) -> str:
-        return self.request.display_name or self.request.peer_address
+        """The sender's name as shown and logged: unsafe characters (controls, bidi) replaced, 64 at most."""
+        return printable_name(self.request.display_name) or self.request.peer_address
 
     @property
     def visible(self) -> bool:
         return self.state is SessionState.ACTIVE
+
+    def last_activity(self) -> float:
+        """Monotonic time of the sender's last sign of life (see ``SessionRequest.idle_timeout``).
+
+        Once media is attached only media counts (a sender that keeps sending garbage is silent);
+        before that, the handler's ``last_activity()`` when it has one, else the request time.
+        """
+        if self.media is not None and self.media.links:
+            return max(self.created, float(self.media.last_packet()))
+        probe = getattr(self.handler, "last_activity", None)
+        if callable(probe):
+            try:
+                return max(self.created, float(probe()))
+            except Exception:  # a broken probe must not keep a session alive
+                return self.created
+        return self.created
 
     def set_volume(self, volume: float) -> None:
         """Per-session volume 0.0..1.0 (AirPlay sets it from the sender)."""
@@ -97,7 +124,10 @@ class Session:
             "age_s": round(now - self.created, 1),
             "on_screen_s": round(now - self.started, 1) if self.started else None,
             "volume": self.volume,
+            "authorized": self.authorized,
         }
+        if self.end_reason is not None:
+            out["end_reason"] = self.end_reason
         if self.media is not None:
             out["media"] = self.media.status()
         return out
@@ -132,8 +162,35 @@ class SessionManager:
         )
         self.meeting = MeetingIds(self._issue_meeting_id, on_change=lambda: self.changed.emit("meeting"))
         self.blocklist = BlockList(state_dir / "blocklist.json" if state_dir else None)
+        self.audit = AuditLog(state_dir / "audit.log" if state_dir else None)
         self._sessions: dict[str, Session] = {}
-        self.counters = {"requested": 0, "rejected": 0, "started": 0, "ended": 0}
+        self.counters = {"requested": 0, "rejected": 0, "started": 0, "ended": 0, "went_silent": 0}
+        self._reserved = 0  # places freed by preemption, held for the sender that preempted
+
+    # ------------------------------------------------------------------------------------ watchdog
+
+    async def watch(self, interval: float = 0.25) -> None:
+        """Run by the core for the box's lifetime: end every session silent for its ``idle_timeout``."""
+        while True:
+            await asyncio.sleep(interval)
+            await self.end_silent()
+
+    async def end_silent(self) -> None:
+        """End (or refuse, if still waiting) every session whose sender has been silent too long."""
+        now = time.monotonic()
+        for session in list(self._sessions.values()):
+            timeout = session.request.idle_timeout
+            if timeout is None or session.state is SessionState.ENDED:
+                continue
+            silent = now - session.last_activity()
+            if silent <= timeout:
+                continue
+            self.counters["went_silent"] += 1
+            reason = f"the sender went silent ({silent:.1f} s without data)"
+            if session.state is SessionState.AWAITING_APPROVAL:
+                self._refuse_waiting(session, reason)
+            elif session.state in (SessionState.QUEUED, SessionState.ACTIVE, SessionState.PAUSED):
+                await self.end(session, reason)
 
     # ------------------------------------------------------------------------------------ queries
 
@@ -162,8 +219,9 @@ class SessionManager:
     async def request(self, request: SessionRequest, handler: SessionHandler | None = None) -> Session:
         """Run the admission flow; returns the session once it is active or queued.
 
-        Raises ``SessionRejected`` (blocked, denied, not approved in time, admission refused),
-        ``PinRequired`` (prompt and ask again) or ``AuthFailed`` (wrong PIN, locked out).
+        Raises ``SessionRejected`` (blocked, denied, too many waiting, not approved in time, went
+        silent, admission refused), ``PinRequired`` (prompt and ask again) or ``AuthFailed``
+        (wrong PIN, locked out).
         """
         self.counters["requested"] += 1
         block = self.blocklist.blocked(request.identity, f"addr:{request.peer_address}")
@@ -176,20 +234,36 @@ class SessionManager:
             decision = self._authorize(request)
             if decision.verdict is AuthVerdict.DENY:
                 raise SessionRejected(decision.reason or "not allowed")
+            authorized = decision.verdict is AuthVerdict.ALLOW and decision.proven
             if decision.pin and not request.pin_verified:
                 self.pin.verify(request.identity, request.pin)
+            if request.pin_verified or (decision.pin and self.pin.required):
+                authorized = True  # the right PIN, checked just now or by the protocol's own handshake
             if decision.approval:
+                self._check_room_to_wait(session)
                 self._move(session, Event.NEED_APPROVAL)
                 await self._wait_for_approval(session)
                 self._move(session, Event.APPROVE)
+                authorized = True
             else:
                 self._move(session, Event.ALLOW)
+            session.authorized = authorized
             await self._admit(session)
         except BaseException as exc:
             self.counters["rejected"] += 1
             self._discard(session, f"refused: {exc}" if isinstance(exc, Exception) else "cancelled")
             raise
         return session
+
+    def _check_room_to_wait(self, session: Session) -> None:
+        """Waiting for approval is bounded per protocol and per address; presenters are never touched."""
+        waiting = [s for s in self._sessions.values() if s.state is SessionState.AWAITING_APPROVAL]
+        same_protocol = [s for s in waiting if s.protocol == session.protocol]
+        if len(same_protocol) >= self.config.max_pending:
+            raise SessionRejected(f"too many {session.protocol} senders are waiting for approval")
+        same_address = [s for s in waiting if s.peer == session.peer]
+        if len(same_address) >= self.config.max_pending_per_address:
+            raise SessionRejected("this address already has a sender waiting for approval")
 
     def _authorize(self, request: SessionRequest) -> AuthDecision:
         try:
@@ -212,6 +286,13 @@ class SessionManager:
             raise SessionRejected("no moderator approved the request in time") from None
         if not approved:
             raise SessionRejected("a moderator declined the request")
+        if session.state is not SessionState.AWAITING_APPROVAL:
+            raise SessionRejected(session.end_reason or "the request was withdrawn")
+
+    def _refuse_waiting(self, session: Session, reason: str) -> None:
+        """Make ``request()`` of a session waiting for approval raise ``SessionRejected(reason)``."""
+        if session._approval is not None and not session._approval.done():
+            session._approval.set_exception(SessionRejected(reason))
 
     async def _admit(self, session: Session) -> None:
         active = self.on_screen()
@@ -224,16 +305,28 @@ class SessionManager:
             log.error("admission hook failed, using the built-in policy: %s", exc)
         if admission is None:
             admission = default_admission(self.config.max_presenters, self.config.admission, session, active)
+        if admission.verdict is AdmissionVerdict.PREEMPT and not session.authorized:
+            admission = Admission.queue()  # an unproven sender never pushes a presenter off
         if admission.verdict is AdmissionVerdict.REJECT:
             raise SessionRejected(admission.reason or "the screen is full")
         if admission.verdict is AdmissionVerdict.QUEUE:
+            if len(self.queued()) >= self.config.max_queued:
+                raise SessionRejected("the screen is full and so is its queue")
             self._move(session, Event.QUEUE)
             self.changed.emit("queued")
             return
-        for victim_id in admission.victims:
-            victim = self._sessions.get(victim_id)
-            if victim is not None and victim is not session:
-                await self.end(victim, "preempted")
+        self._reserved += 1  # the places the victims free are the newcomer's, not the queue's
+        try:
+            for victim_id in admission.victims:
+                victim = self._sessions.get(victim_id)
+                if victim is not None and victim is not session:
+                    await self.end(victim, "preempted")
+            if session.state is not SessionState.ADMITTING:
+                raise SessionRejected(session.end_reason or "the request was withdrawn")
+            if len(self.on_screen()) >= self.config.max_presenters:
+                raise SessionRejected("the screen is full")  # a victim would not leave: never go over
+        finally:
+            self._reserved -= 1
         await self._start(session)
 
     async def _start(self, session: Session) -> None:
@@ -247,8 +340,22 @@ class SessionManager:
     # ------------------------------------------------------------------------------------ end
 
     async def end(self, session: Session, reason: str = "normal", *, notify: bool = True) -> None:
-        """End a session. ``notify=False`` when the protocol itself is ending it (no ``handler.stop``)."""
-        if session.state is SessionState.ENDED or session.id not in self._sessions:
+        """End a session, exactly once whatever calls it and however often.
+
+        ``notify=False`` when the protocol itself is ending it (no ``handler.stop``). A session still
+        being requested (authorizing, waiting for approval, being admitted) is refused instead: its
+        ``request()`` raises ``SessionRejected(reason)``.
+        """
+        if session.state is SessionState.ENDED or session.id not in self._sessions or session._ending:
+            return
+        session._ending = True
+        if session.state in (SessionState.REQUESTED, SessionState.AWAITING_APPROVAL, SessionState.ADMITTING):
+            session.end_reason = reason
+            self._refuse_waiting(session, reason)
+            if session.state is not SessionState.AWAITING_APPROVAL:
+                self._discard(session, reason)
+            if notify:
+                await self._stop_handler(session, reason)
             return
         was_on_screen = session.state.on_screen or session.state is SessionState.QUEUED
         self._move(session, Event.END)
@@ -257,18 +364,23 @@ class SessionManager:
         del self._sessions[session.id]
         self.counters["ended"] += 1
         log.info("session %s ended: %s", session.id, reason)
-        if notify and session.handler is not None:
-            try:
-                result = session.handler.stop(reason)
-                if result is not None:
-                    await asyncio.wait_for(result, 5.0)
-            except Exception:
-                log.exception("protocol handler of session %s failed to stop", session.id)
+        if notify:
+            await self._stop_handler(session, reason)
         if session.media is not None:
             await session.media.close()
         if was_on_screen:
             await self._receiver.plugins.acall_each("receiver_session_ended", session=session, reason=reason)
         await self._after_end()
+
+    async def _stop_handler(self, session: Session, reason: str) -> None:
+        if session.handler is None:
+            return
+        try:
+            result = session.handler.stop(reason)
+            if result is not None:
+                await asyncio.wait_for(result, 5.0)
+        except Exception:
+            log.exception("protocol handler of session %s failed to stop", session.id)
 
     def _discard(self, session: Session, reason: str) -> None:
         if session.state is not SessionState.ENDED:
@@ -281,17 +393,16 @@ class SessionManager:
     async def _after_end(self) -> None:
         if self.config.pin_rotate_after_session:
             self.pin.rotate()
-        room = self.config.max_presenters - len(self.on_screen())
+        room = self.config.max_presenters - len(self.on_screen()) - self._reserved
         for waiting in self.queued()[:max(0, room)]:
-            await self._start(waiting)
+            if waiting.state is SessionState.QUEUED:  # an earlier start's hooks may have ended it
+                await self._start(waiting)
         if self.idle:
             self.meeting.regenerate()
         self.changed.emit("ended")
 
     async def end_all(self, reason: str) -> None:
         for session in list(self._sessions.values()):
-            if session._approval is not None and not session._approval.done():
-                session._approval.set_result(False)
             await self.end(session, reason)
 
     # ------------------------------------------------------------------------------------ moderation
@@ -302,10 +413,17 @@ class SessionManager:
             raise KeyError(session_id)
         return session
 
-    def _observe(self, session: Session, action: str, actor: str) -> None:
+    def _observe(self, session: Session, action: str, actor: str, **details: Any) -> None:
         log.info("moderation: %s %s by %s", action, session.id, actor)
+        self.audit.record(action, actor, session=session.id, protocol=session.protocol, peer=session.peer,
+                          name=session.name, identity=session.request.identity, **details)
         self._receiver.plugins.call_each("receiver_moderation_action", session=session,
                                          action=action, actor=actor)
+
+    def record(self, action: str, actor: str, **details: Any) -> bool:
+        """Audit an admin change that concerns no session (rename, ...); False if it could not be written."""
+        log.info("admin: %s by %s", action, actor)
+        return self.audit.record(action, actor, **details)
 
     def approve(self, session_id: str, actor: str) -> Session:
         """Let a sender waiting for approval in."""
@@ -332,14 +450,43 @@ class SessionManager:
         return session
 
     async def block(self, session_id: str, actor: str, duration: float | None) -> Session:
-        """Remove and refuse this sender for ``duration`` seconds, or for good (``None``)."""
+        """Remove and refuse this sender for ``duration`` seconds, or for good (``None``).
+
+        Raises ``ValueError`` for a duration that is not positive and finite. If the block list
+        cannot be saved the sender is still removed and blocked until the box restarts; the
+        session's ``end_reason`` and the audit entry say so.
+        """
+        duration = check_duration(duration)
         session = self._find(session_id)
-        self.blocklist.add(session.request.identity, session.name, duration)
-        self._observe(session, "block", actor)
-        if session._approval is not None and not session._approval.done():
-            session._approval.set_result(False)
-        await self.end(session, "blocked")
+        reason = "blocked"
+        saved = True
+        try:
+            self.blocklist.add(session.request.identity, session.name, duration)
+        except StateWriteError as exc:
+            saved = False
+            reason = f"blocked (not saved, holds until the box restarts: {exc})"
+            log.error("block of %s not saved: %s", session.request.identity, exc)
+        self._observe(session, "block", actor, duration_s=duration, saved=saved)
+        await self.end(session, reason)
+        session.end_reason = reason
         return session
+
+    def unblock(self, identity: str, actor: str) -> bool:
+        """Lift a block; False if ``identity`` was not blocked. A failed save is logged and audited."""
+        try:
+            removed = self.blocklist.remove(identity)
+            saved = True
+        except StateWriteError as exc:
+            removed, saved = True, False
+            log.error("unblock of %s not saved (a restart brings the block back): %s", identity, exc)
+        if removed:
+            self.record("unblock", actor, identity=identity, saved=saved)
+        return removed
+
+    def rotate_pin(self, actor: str) -> None:
+        """Draw a new PIN now (rotating mode) and audit it (never the PIN itself)."""
+        self.pin.rotate()
+        self.record("pin-rotate", actor)
 
     def pause(self, session_id: str, actor: str) -> Session:
         """Hide a sender from the screen without ending its session."""
@@ -376,4 +523,6 @@ class SessionManager:
             "sessions": [s.status() for s in self.all()],
             "counters": dict(self.counters),
             "blocked": [{"identity": b.identity, "label": b.label, "until": b.until} for b in self.blocklist.all()],
+            "state_problems": {"blocklist": self.blocklist.problem, "audit_log": self.audit.last_error},
+            "audit": self.audit.status(),
         }

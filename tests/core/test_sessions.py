@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import stat
+import time
 from typing import Any
 
 import pytest
@@ -149,12 +151,23 @@ async def test_newest_wins_preempts_the_oldest(receiver_factory: Any) -> None:
         async def stop(self, reason: str) -> None:
             stopped.append(f"{self.name}:{reason}")
 
-    async with receiver_factory(config={"session": {"max_presenters": 2}}) as rx:
-        s1 = await rx.sessions.request(req(name="one"), Handler("one"))
-        await rx.sessions.request(req(name="two"), Handler("two"))
-        await rx.sessions.request(req(name="three"), Handler("three"))
+    async with receiver_factory(config={"session": {"max_presenters": 2, "pin_mode": "fixed", "pin": "2468"}}) as rx:
+        s1 = await rx.sessions.request(req(name="one", pin="2468"), Handler("one"))
+        await rx.sessions.request(req(name="two", pin="2468"), Handler("two"))
+        await rx.sessions.request(req(name="three", pin="2468"), Handler("three"))
         assert stopped == ["one:preempted"] and s1.end_reason == "preempted"
         assert [s.name for s in rx.sessions.on_screen()] == ["two", "three"]
+
+
+async def test_newest_wins_only_for_senders_that_proved_something(receiver_factory: Any) -> None:
+    """PIN off and no approval: a newcomer proved nothing, so it queues instead of pushing a presenter off."""
+    async with receiver_factory(config={"session": {"max_presenters": 1}}) as rx:
+        presenter = await rx.sessions.request(req(name="presenter"))
+        newcomer = await rx.sessions.request(req(peer="192.0.2.66", name="newcomer"))
+        assert presenter.visible and not presenter.authorized
+        assert newcomer.state is SessionState.QUEUED
+        await rx.sessions.end(presenter)
+        assert newcomer.visible
 
 
 async def test_queue_policy_promotes_when_a_slot_frees(receiver_factory: Any) -> None:
@@ -222,7 +235,8 @@ async def test_timed_block_by_address(receiver_factory: Any) -> None:
         await rx.sessions.block(s.id, "test", duration=0.2)
         with pytest.raises(SessionRejected):
             await rx.sessions.request(req(peer="192.0.2.99"))
-        assert not (rx.state_dir / "blocklist.json").exists()  # only permanent blocks are written
+        saved = json.loads((rx.state_dir / "blocklist.json").read_text())  # timed blocks survive a restart too
+        assert saved[0]["identity"] == "addr:192.0.2.99" and saved[0]["until"] > time.time()
         await asyncio.sleep(0.25)
         assert (await rx.sessions.request(req(peer="192.0.2.99"))).visible
 

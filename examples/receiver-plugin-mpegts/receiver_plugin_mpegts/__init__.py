@@ -65,15 +65,14 @@ class MpegTsPlugin:
 
     @hookimpl
     def receiver_session_authorize(self, request: SessionRequest) -> AuthDecision | None:
-        """UDP cannot carry a PIN: allowed networks pass, others need approval when the box PIN is on."""
+        """UDP carries no PIN and proves no source address: senders from ``allowed_senders`` (loopback
+        by default) are let in; every other sender needs a moderator's approval, PIN on or off."""
         if request.protocol != "mpegts":
             return None
         address = ipaddress.ip_address(request.peer_address)
         if any(address in ipaddress.ip_network(n, strict=False) for n in self._running().config.allowed_senders):
             return AuthDecision.allow()
-        if self.ctx.sessions.pin.required:
-            return AuthDecision.challenge(approval=True)
-        return None
+        return AuthDecision.challenge(approval=True)
 
     @hookimpl
     def receiver_overlays(self, screen: Screen, state: IdleState) -> list[Overlay]:

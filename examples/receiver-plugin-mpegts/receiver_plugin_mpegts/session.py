@@ -38,6 +38,7 @@ class Sender:
         self._has_video = asyncio.Event()
         self._live = False  # the session is granted: new sources are attached at once
         self._attached: set[str] = set()
+        self._done: asyncio.Future[str] | None = None  # set with the reason the stream is over
 
     @property
     def label(self) -> str:
@@ -72,29 +73,34 @@ class Sender:
     # ------------------------------------------------------------------------------------ life
 
     async def run(self) -> None:
+        """Wait for video, ask for a session, attach, and end the session exactly once on every way out.
+
+        Ways out: the sender goes quiet before video shows up (no session), refused, stopped by the
+        box (kick, block, silence, shutdown: ``stop``), unsupported video, the plugin retired
+        (cancelled). The core's watchdog ends the session when the sender goes silent
+        (``idle_timeout``: datagrams while it waits for approval, media once it plays).
+        """
         ctx = self.service.ctx
+        self._done = asyncio.get_running_loop().create_future()
+        reason = "the sender stopped"
         try:
             if not await self._video_found():
                 return
-            request = SessionRequest("mpegts", self.address[0], display_name=self.label)
+            request = SessionRequest("mpegts", self.address[0], display_name=self.label,
+                                     idle_timeout=self.service.config.idle_timeout)
             try:
                 self.session = await ctx.sessions.request(request, handler=self)
             except (SessionRejected, AuthFailed) as exc:
-                log.info("MPEG-TS sender %s refused: %s", self.label, exc)
-                self.service.ignore(self.address)
+                self.service.refused(self.address, str(exc))
                 return
             if self.closed:  # stopped while waiting for approval
                 return
             self._live = True
-            watchdog = ctx.spawn(self._watch(), name=f"mpegts-watch:{self.label}")
-            try:
-                for kind, source in list(self.sources.items()):
-                    await self._attach(kind, source)
-                await watchdog
-            finally:
-                watchdog.cancel()
+            for kind, source in list(self.sources.items()):
+                await self._attach(kind, source)
+            reason = await self._done
         finally:
-            self.close()
+            await self._finish(reason)
 
     async def _video_found(self) -> bool:
         """Wait until the PMT names video the core can decode; ``False`` if the sender went quiet first."""
@@ -116,31 +122,36 @@ class Sender:
             await self.service.ctx.media.attach(self.session, source)
         except UnsupportedMedia as exc:
             if kind == VIDEO:
-                await self._finish(f"unsupported video: {exc}")
+                self._set_done(f"unsupported video: {exc}")
             else:
                 log.warning("MPEG-TS sender %s: %s ignored (%s)", self.label, kind, exc)
 
-    async def _watch(self) -> None:
-        idle = self.service.config.idle_timeout
-        while not self.closed:
-            await asyncio.sleep(min(0.25, idle / 4))
-            if time.monotonic() - self.last_data > idle:
-                await self._finish("the sender stopped")
-                return
+    def _set_done(self, reason: str) -> None:
+        if self._done is not None and not self._done.done():
+            self._done.set_result(reason)
 
     async def _finish(self, reason: str) -> None:
-        if self.session is not None and not self.closed:
-            self.closed = True
-            await self.service.ctx.sessions.end(self.session, reason)
+        """The one way out of ``run``: close, end the core session (a no-op if the box ended it)."""
         self.close()
+        if self.session is not None:
+            await self.service.ctx.sessions.end(self.session, reason)  # stop() finds the sender closed
+            # a sender that goes on sending after its session ended must not start a new one at once
+            self.service.ignore(self.address)
+
+    def last_activity(self) -> float:
+        """Monotonic time of the last datagram (the core's watchdog reads it until media flows)."""
+        return self.last_data
 
     def close(self) -> None:
         self.closed = True
         self.demux.close()
         self.service.forget(self)
+        self._set_done("closed")
 
     def stop(self, reason: str) -> None:
         """The core ended the session: ignore this sender until it has been quiet for a while."""
+        if self.closed:  # the plugin is ending it itself (``_finish``)
+            return
         log.info("MPEG-TS sender %s: session ended by the box (%s)", self.label, reason)
         self.service.ignore(self.address)
         self.close()

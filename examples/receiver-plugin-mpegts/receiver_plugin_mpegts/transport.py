@@ -16,6 +16,10 @@ __all__ = ["MpegTsService", "MpegTsProtocol"]
 
 log = logging.getLogger(__name__)
 
+#: Senders ignored at once (refused or ended while still sending); the oldest are forgotten first.
+MAX_IGNORED = 1024
+REFUSAL_LOG_SECONDS = 10.0
+
 
 class MpegTsService:
     """State of the plugin while the box runs: senders, ignored addresses, counters."""
@@ -26,8 +30,11 @@ class MpegTsService:
         self.senders: dict[tuple[str, int], Sender] = {}
         self.ignored: dict[tuple[str, int], float] = {}
         self.over_limit = 0
+        self.refusals = 0
         self.retired: dict[str, int] = {"bad_datagrams": 0, "bytes_skipped": 0}  # of senders forgotten
         self._last_warning = 0.0
+        self._last_refusal_log = 0.0
+        self._refusals_logged = 0
 
     def datagram(self, data: bytes, address: tuple[str, int]) -> None:
         now = time.monotonic()
@@ -57,7 +64,23 @@ class MpegTsService:
         return self.retired[counter] + sum(int(s.demux.receiver.status()[counter]) for s in self.senders.values())
 
     def ignore(self, address: tuple[str, int]) -> None:
+        """Drop this sender's datagrams until it has been quiet for ``idle_timeout`` (bounded table)."""
+        self.ignored.pop(address, None)
         self.ignored[address] = time.monotonic()
+        while len(self.ignored) > MAX_IGNORED:  # a host cycling source ports: the oldest go first
+            del self.ignored[next(iter(self.ignored))]
+
+    def refused(self, address: tuple[str, int], reason: str) -> None:
+        """The box refused this sender: ignore it; log at most once per ``REFUSAL_LOG_SECONDS`` with a count."""
+        self.refusals += 1
+        self.ignore(address)
+        now = time.monotonic()
+        if now - self._last_refusal_log >= REFUSAL_LOG_SECONDS:
+            more = self.refusals - self._refusals_logged - 1
+            log.info("MPEG-TS sender %s:%d refused: %s%s", *address[:2], reason,
+                     f" ({more} more refused since the last report)" if more > 0 else "")
+            self._last_refusal_log = now
+            self._refusals_logged = self.refusals
 
     def forget(self, sender: Sender) -> None:
         if self.senders.get(sender.address) is sender:
@@ -73,7 +96,7 @@ class MpegTsService:
     def status(self) -> dict[str, Any]:
         return {"senders": [s.status() for s in self.senders.values()], "bad_datagrams": self._total("bad_datagrams"),
                 "bytes_skipped": self._total("bytes_skipped"),
-                "over_limit": self.over_limit, "ignored": len(self.ignored)}
+                "over_limit": self.over_limit, "ignored": len(self.ignored), "refusals": self.refusals}
 
 
 class MpegTsProtocol(asyncio.DatagramProtocol):
