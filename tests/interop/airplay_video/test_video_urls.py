@@ -25,9 +25,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from ..airplay_mirror.emulated_mirror_sender import ControlClient, pattern
 
 from receiver_core.display.headless import i420_to_rgb
+
+from ..airplay_mirror.emulated_mirror_sender import ControlClient, pattern
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.media]
 
