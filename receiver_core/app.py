@@ -9,6 +9,7 @@ the box keeps running.
 from __future__ import annotations
 
 import asyncio
+import errno
 import importlib.metadata
 import logging
 import os
@@ -22,6 +23,7 @@ import attrs
 
 from . import config as config_mod
 from ._version import __version__
+from .admin.tally import ErrorTally
 from .aio import TaskSupervisor, await_me_maybe
 from .attribution import CORE_OWNER
 from .config import Config, build_config, plugin_settings, read_toml
@@ -45,6 +47,7 @@ __all__ = ["Receiver", "load_plugins_and_config"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_ACCEPT_RESOURCE_ERRORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 #: SIGTERM must end the process within 5 s (systemd waits 90): the status API gets this much of it.
 ADMIN_STOP_SECONDS = 3.0
 
@@ -111,6 +114,8 @@ class Receiver:
         self._running = False  # startup finished
         self._loop: asyncio.AbstractEventLoop | None = None
         self._net_lock = asyncio.Lock()
+        self.loop_errors = ErrorTally(log)
+        self._previous_loop_handler: Any = None
         plugins.on_failure(self._plugin_failed)
         plugins.bind_host(self)
 
@@ -174,6 +179,18 @@ class Receiver:
     def plugin_crashed(self, owner: str, error: BaseException, where: str) -> None:
         self._task_crashed(owner, error, where)
 
+    def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """Errors the event loop reports itself: running out of descriptors while accepting (a
+        connection flood on any listener) is counted and logged once a minute, never a traceback
+        per connection; anything else goes to asyncio's own handler."""
+        error = context.get("exception")
+        if isinstance(error, OSError) and error.errno in _ACCEPT_RESOURCE_ERRORS:
+            self.loop_errors.note(f"accept {errno.errorcode.get(error.errno or 0, '?')}",
+                                  f"out of resources accepting connections ({error.strerror}); "
+                                  "new connections wait until descriptors are free", level=logging.ERROR)
+            return
+        loop.default_exception_handler(context)
+
     def _task_crashed(self, owner: str, exc: BaseException, where: str = "task") -> None:
         if owner == CORE_OWNER:
             log.error("core %s crashed", where, exc_info=exc)
@@ -236,6 +253,8 @@ class Receiver:
 
         self.started_at = time.monotonic()
         self._loop = asyncio.get_running_loop()
+        self._previous_loop_handler = self._loop.get_exception_handler()
+        self._loop.set_exception_handler(self._loop_exception)
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.sessions = SessionManager(self, state_dir=self.state_dir)
         self.supervisor.spawn(self.sessions.watch(), CORE_OWNER, "session-watchdog")
@@ -330,6 +349,8 @@ class Receiver:
                 await await_me_maybe(callback())
             except Exception as exc:
                 log.error("core unload callback raised %s", describe_error(exc))
+        if self._loop is not None:
+            self._loop.set_exception_handler(self._previous_loop_handler)
         log.info("receiver stopped")
 
     async def run_until_signalled(self) -> None:

@@ -96,7 +96,9 @@ class GuardedSite(BaseSite):
     """A TCP site whose connections go through the ``ConnectionGuard`` (which also does TLS)."""
 
     def __init__(self, runner: web.AppRunner, host: str, port: int, guard: ConnectionGuard) -> None:
-        super().__init__(runner, backlog=512)
+        # asyncio accepts up to ``backlog`` connections per loop turn and a refused one is closed a
+        # turn later: a large backlog lets a flood hold that many descriptors at once
+        super().__init__(runner, backlog=128)
         self._host, self._port, self._guard = host, port, guard
         self._listening: asyncio.Server | None = None
 
