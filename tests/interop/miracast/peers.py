@@ -277,10 +277,13 @@ class Box:
         return self.status()["sessions"]
 
     def post(self, path: str, body: dict) -> dict:
-        result = subprocess.run(self.ns.argv("curl", "-s", "-X", "POST", "-d", json.dumps(body),
-                                             f"http://127.0.0.1:8470{path}"), capture_output=True, text=True,
-                                timeout=60)
-        return json.loads(result.stdout)
+        """POST JSON to the box's status API; an error answer fails the test at once."""
+        result = subprocess.run(self.ns.argv("curl", "-s", "-X", "POST", "-H", "Content-Type: application/json",
+                                             "-d", json.dumps(body), f"http://127.0.0.1:8470{path}"),
+                                capture_output=True, text=True, timeout=60)
+        answer = json.loads(result.stdout)
+        assert "error" not in answer, f"POST {path}: {answer}"
+        return answer
 
     def connect(self, target: str) -> subprocess.CompletedProcess:
         """``montage-receiver --config F miracast connect TARGET`` inside the namespace."""
