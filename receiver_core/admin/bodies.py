@@ -13,6 +13,8 @@ import json
 import math
 from typing import Any
 
+from ..session.statefile import nesting_depth
+
 __all__ = ["BadRequest", "MAX_BODY", "MAX_DEPTH", "dumps", "finite_number", "parse_json_object"]
 
 MAX_BODY = 16 * 1024
@@ -40,28 +42,6 @@ def _charset(content_type: str) -> str | None:
 
 def _media_type(content_type: str) -> str:
     return content_type.split(";")[0].strip().lower()
-
-
-def _depth(text: str) -> int:
-    """Deepest nesting of arrays/objects in JSON text (strings skipped); linear, no recursion."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char in "]}":
-            depth -= 1
-    return deepest
 
 
 def _reject_constant(name: str) -> Any:
@@ -101,7 +81,7 @@ def parse_json_object(raw: bytes, content_type: str | None) -> dict[str, Any]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise BadRequest("the body is not valid UTF-8") from None
-    if _depth(text) > MAX_DEPTH:
+    if nesting_depth(text) > MAX_DEPTH:
         raise BadRequest(f"the JSON body is nested deeper than {MAX_DEPTH} levels")
     try:
         data = json.loads(text, parse_constant=_reject_constant)
