@@ -263,12 +263,11 @@ def udp_url(port: int) -> str:
 
 
 @contextlib.asynccontextmanager
-async def ffmpeg_sender(*args: str) -> AsyncIterator[asyncio.subprocess.Process]:
-    """An ffmpeg CLI process that runs while the block runs (killed at the end if still sending).
+async def process(*argv: str) -> AsyncIterator[asyncio.subprocess.Process]:
+    """Any sender process for the duration of the block (killed at the end if still running).
 
-    If ffmpeg failed by itself, its error output is raised with the block's own failure."""
-    proc = await asyncio.create_subprocess_exec("ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error",
-                                                *args, stdout=asyncio.subprocess.DEVNULL,
+    If it failed by itself, its error output is raised with the block's own failure."""
+    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.DEVNULL,
                                                 stderr=asyncio.subprocess.PIPE)
     try:
         yield proc
@@ -278,7 +277,12 @@ async def ffmpeg_sender(*args: str) -> AsyncIterator[asyncio.subprocess.Process]
             proc.kill()
         _out, err = await proc.communicate()
         if not killed and proc.returncode != 0:
-            raise AssertionError(f"ffmpeg {' '.join(args)} failed ({proc.returncode}): {err.decode(errors='replace')}")
+            raise AssertionError(f"{' '.join(argv)} failed ({proc.returncode}): {err.decode(errors='replace')}")
+
+
+def ffmpeg_sender(*args: str) -> contextlib.AbstractAsyncContextManager[asyncio.subprocess.Process]:
+    """An ffmpeg CLI process that runs while the block runs (killed at the end if still sending)."""
+    return process("ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", *args)
 
 
 async def wait_exit(proc: asyncio.subprocess.Process, timeout: float) -> int:

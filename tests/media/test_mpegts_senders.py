@@ -5,11 +5,9 @@ plugin's README and docstring run as written, FFmpeg at several datagram sizes, 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import shlex
 import subprocess
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from .helpers import (
     bars_match,
     ffmpeg_sender,
     plugin_status,
+    process,
     region_rgb,
     sessions_of,
     wait_for,
@@ -88,22 +87,6 @@ def talk_mp4(tmp_path_factory: pytest.TempPathFactory) -> Path:
                     "-t", "5", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
                     str(path)], check=True, timeout=120)
     return path
-
-
-@contextlib.asynccontextmanager
-async def process(*argv: str) -> AsyncIterator[asyncio.subprocess.Process]:
-    """Any sender process for the duration of the block (killed at the end if still running)."""
-    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.DEVNULL,
-                                                stderr=asyncio.subprocess.PIPE)
-    try:
-        yield proc
-    finally:
-        killed = proc.returncode is None
-        if killed:
-            proc.kill()
-        _out, err = await proc.communicate()
-        if not killed and proc.returncode != 0:
-            raise AssertionError(f"{argv[0]} failed ({proc.returncode}): {err.decode(errors='replace')}")
 
 
 # ------------------------------------------------------------------------------------------ documented commands
