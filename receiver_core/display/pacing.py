@@ -18,8 +18,9 @@ A composite is made when new frames have arrived, not on a free-running timer:
   half of one (a late frame right after a composite is shown without waiting a whole interval).
 
 Thread-safe: decode threads report frames (``frame``), the display thread asks ``due`` and reports
-``composed``. ``frame`` answers whether the display thread must be woken now: the composite is due,
-or is due earlier than the time the display thread planned to wake up.
+``composed``. ``frame`` answers whether the display thread must be woken now: the composite is due
+now, or a pending frame must be composed before the time the display thread planned to look again.
+One wake-up per composite in the steady state, not one per frame.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ MIN_PERIOD, MAX_PERIOD = 1 / 240, 1.0
 REGRID_PERIODS = 3
 #: how far the grid may move later per frame (seconds): follows a sender whose clock is slower
 GRID_DRIFT = 0.0005
+#: a pending frame's deadline this much (seconds) before the display thread's planned look does
+#: not wake it (it looks a little after the deadline, well before the successor is due)
+WAKE_SLACK = 0.002
 
 
 @attrs.define
@@ -95,8 +99,11 @@ class CompositePacer:
                     # never more than half a period before it came (the rhythm was misjudged)
                     source.grid = min(now, max(source.grid + period + GRID_DRIFT, now - LATE * period))
                 source.last, source.pending = now, True
-            due = self._due(now)
-            return due <= 0 or now + due < self._wake_at
+            when, deadline = self._plan(now)
+            # wake for a composite due now, or for a deadline the display thread does not know yet;
+            # a frame that only shortens the wait for the others does not wake it (the last of them
+            # makes the composite due now)
+            return when <= now or deadline + WAKE_SLACK < self._wake_at
 
     def composed(self, started: float) -> None:
         """The display thread made a composite that began at ``started``: it took every frame that had
@@ -112,15 +119,31 @@ class CompositePacer:
         with self._lock:
             return self._due(now)
 
+    def look_at(self, now: float) -> float:
+        """When the display thread should look again: the composite's time, or, with nothing pending,
+        the deadline the next frame will bring if it comes on time (so that, in the steady state,
+        the only wake-up of a composite is the one its last frame gives)."""
+        with self._lock:
+            when, _deadline = self._plan(now)
+            if when < math.inf:
+                return max(now, when)
+            upcoming = [s.grid + (2 - GUARD) * s.period for s in self._sources.values() if s.period is not None]
+            return max(now, min(upcoming)) if upcoming else math.inf
+
     def sleeping_until(self, when: float) -> None:
         """The display thread will look again at ``when`` (``inf``: only when woken)."""
         with self._lock:
             self._wake_at = when
 
     def _due(self, now: float) -> float:
+        when, _deadline = self._plan(now)
+        return max(0.0, when - now)
+
+    def _plan(self, now: float) -> tuple[float, float]:
+        """(when to compose, the latest it may be for no pending frame to be replaced)."""
         pending = [s for s in self._sources.values() if s.pending]
         if not pending:
-            return math.inf
+            return math.inf, math.inf
         deadline = math.inf
         for source in pending:
             expected = source.expected()
@@ -135,9 +158,8 @@ class CompositePacer:
             latest = expected + LATE * source.period
             if now <= latest:  # due soon, or a little late: worth waiting for
                 wait_until = max(wait_until, latest)
-        when = min(wait_until, deadline)
         periods = [s.period for s in self._sources.values() if s.period is not None]
         faster_than_display = bool(periods) and min(periods) < 0.9 * self.interval
         gap = self.interval if faster_than_display else 0.5 * self.interval
-        when = max(when, self._last_composite + gap)
-        return max(0.0, when - now)
+        earliest = self._last_composite + gap
+        return max(min(wait_until, deadline), earliest), max(deadline, earliest)

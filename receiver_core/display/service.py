@@ -274,7 +274,7 @@ class DisplayService:
                 # sleep until the pacer says a composite is due (or something else wakes us), and
                 # at least once a second (a window is redrawn even when nothing changes)
                 now = time.monotonic()
-                wake_at = min(now + pacer.due(now), next_refresh)
+                wake_at = min(pacer.look_at(now), next_refresh)
                 pacer.sleeping_until(wake_at)
                 self._wake.wait(timeout=max(0.0, wake_at - now))
                 self._wake.clear()

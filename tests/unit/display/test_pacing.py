@@ -18,8 +18,9 @@ COMPOSE_COST = 0.002  # the display thread's work per composite (s)
 
 
 def simulate(periods: list[float], fps: int, seconds: float = 20.0, jitter: float = 0.004,
-             seed: int = 1) -> tuple[float, float, float]:
-    """(composites per second, % of frames never shown, median wait from frame to composite in ms)."""
+             seed: int = 1, wakes: list[int] | None = None) -> tuple[float, float, float]:
+    """(composites per second, % of frames never shown, median wait from frame to composite in ms);
+    ``wakes`` gets the number of times a frame woke the display thread."""
     rnd = random.Random(seed)
     arrivals: list[tuple[float, str]] = []
     for index, period in enumerate(periods):
@@ -48,13 +49,17 @@ def simulate(periods: list[float], fps: int, seconds: float = 20.0, jitter: floa
             pacer.composed(now)
             composites += 1
             busy_until = now + COMPOSE_COST
+            pacer.sleeping_until(pacer.look_at(busy_until))  # the display thread goes back to sleep
             continue
         t, key = arrivals[i]
         i += 1
         if key in pending:
             lost += 1
         pending[key] = t
-        pacer.frame(key, t)
+        if pacer.frame(key, t):
+            if wakes is not None:
+                wakes.append(1)
+            pacer.sleeping_until(pacer.look_at(t))  # woken: it looks, and sleeps until the plan
         busy_until = max(busy_until, t)
     waits.sort()
     return composites / seconds, 100 * lost / len(arrivals), 1000 * waits[len(waits) // 2]
@@ -65,6 +70,13 @@ def test_four_30fps_senders_give_about_30_composites_and_almost_every_frame(seed
     rate, never_shown, _wait = simulate([1 / 30] * 4, fps=30, seed=seed)
     assert 29 <= rate <= 31.5, rate
     assert never_shown < 1.0, never_shown
+
+
+def test_the_display_thread_wakes_about_once_per_composite() -> None:
+    wakes: list[int] = []
+    rate, _never_shown, _wait = simulate([1 / 30] * 4, fps=30, wakes=wakes)
+    per_composite = len(wakes) / (rate * 20.0)
+    assert per_composite < 1.5, f"{per_composite:.2f} wake-ups per composite (4 frames each)"
 
 
 def test_a_60fps_display_composes_30fps_senders_at_their_rate() -> None:
