@@ -7,12 +7,13 @@ A composite is made when new frames have arrived, not on a free-running timer:
 * each visible source's frame period is learnt from the times its frames reach their surface
   (a moving average), and the *grid* of when its frames are due (the earliest arrivals: decoding
   and scheduling only ever delay a frame, so the lower envelope is the sender's own rhythm);
-* once a frame is pending (on its surface, not yet composed) the composite waits for every other
-  source that is due soon (not overdue by more than half its period), so four 30 fps senders give
-  one composite per frame interval with a frame of each, about 30 a second, not one per frame;
-* but never so long that a pending frame is replaced by its own successor: the composite is due,
-  at the latest, a tenth of that source's period before its next frame is due (a frame that
-  arrives late is composed at once, its successor is already close);
+* a pending frame (on its surface, not yet composed) must be composed before its own successor
+  replaces it: its *deadline* is a tenth of that source's period before the next frame is due (a
+  frame that arrives late is composed at once, its successor is already close);
+* until then the composite waits for every other source due before that deadline (and not
+  overdue by more than half its period), so four 30 fps senders give one composite per frame
+  interval with a frame of each, about 30 a second, not one per frame; a slow source (a static
+  slide, a frame a second) is not waited for by a fast one;
 * never more often than ``[display] fps``: when a source is faster than the display (a 60 fps
   sender on a 30 fps box) composites are at least one display interval apart; otherwise at least
   half of one (a late frame right after a composite is shown without waiting a whole interval).
@@ -156,7 +157,9 @@ class CompositePacer:
             if source.pending or expected is None or source.period is None:
                 continue
             latest = expected + LATE * source.period
-            if now <= latest:  # due soon, or a little late: worth waiting for
+            # worth waiting for: due before the deadline (a slow source's next frame, far off, could
+            # not be in this composite anyway), or a little late
+            if expected <= deadline and now <= latest:
                 wait_until = max(wait_until, latest)
         periods = [s.period for s in self._sources.values() if s.period is not None]
         faster_than_display = bool(periods) and min(periods) < 0.9 * self.interval

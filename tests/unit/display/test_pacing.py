@@ -11,6 +11,8 @@ import math
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from receiver_core.display.pacing import CompositePacer
 
@@ -104,6 +106,13 @@ def test_senders_of_different_rates_lose_nearly_nothing() -> None:
     assert never_shown < 2.0, never_shown
 
 
+def test_a_slow_sender_does_not_delay_a_fast_one() -> None:
+    # a presenter on a static slide (one frame a second) beside one playing video
+    _rate, never_shown, wait = simulate([1 / 30, 1.0], fps=30)
+    assert never_shown < 1.0, never_shown
+    assert wait < 3.0, f"the video waits {wait:.1f} ms for a frame that is a second away"
+
+
 def test_a_silent_sender_does_not_hold_back_the_others() -> None:
     pacer = CompositePacer(30)
     pacer.set_visible({"a", "b"})
@@ -158,3 +167,23 @@ def test_the_display_thread_is_woken_only_when_the_composite_gets_earlier() -> N
     assert pacer.frame("a", t) is True, "the first pending frame sets the time to look again"
     pacer.sleeping_until(t + pacer.due(t))
     assert pacer.frame("b", t + 0.010) is True, "everyone is in: compose now"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.floats(0.0005, 0.2), st.integers(0, 3)), min_size=1, max_size=200),
+       st.sampled_from([24, 30, 60]))
+def test_any_arrivals_give_a_finite_plan_and_composites_spaced_by_half_an_interval(
+        steps: list[tuple[float, int]], fps: int) -> None:
+    pacer = CompositePacer(fps)
+    pacer.set_visible({"s0", "s1", "s2", "s3"})
+    now, last_composite = 0.0, -math.inf
+    for gap, index in steps:
+        now += gap
+        pacer.frame(f"s{index}", now)
+        due = pacer.due(now)
+        assert 0 <= due < 2.0, due  # something is pending: a composite is planned, and soon
+        assert pacer.look_at(now) >= now
+        if due == 0:
+            assert now - last_composite >= 0.5 / fps - 1e-9
+            pacer.composed(now)
+            last_composite = now
