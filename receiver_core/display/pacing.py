@@ -128,8 +128,10 @@ class CompositePacer:
             when, _deadline = self._plan(now)
             if when < math.inf:
                 return max(now, when)
-            upcoming = [s.grid + (2 - GUARD) * s.period for s in self._sources.values() if s.period is not None]
-            return max(now, min(upcoming)) if upcoming else math.inf
+            # a frame already later than that wakes the display thread itself when it comes
+            upcoming = [t for s in self._sources.values() if s.period is not None
+                        and (t := s.grid + (2 - GUARD) * s.period) > now]
+            return min(upcoming, default=math.inf)
 
     def sleeping_until(self, when: float) -> None:
         """The display thread will look again at ``when`` (``inf``: only when woken)."""

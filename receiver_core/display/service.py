@@ -266,6 +266,7 @@ class DisplayService:
         self.compositor = compositor = None  # made with the first session; dropped when the last one leaves
         pacer = self._pacer
         next_refresh = 0.0  # redraw at least once a second (a window shows the latest composite)
+        idle_wait = 0.0
         shown_idle = -1
         shown_layout: Layout | None = None
         shown_strip: Any = None
@@ -276,7 +277,8 @@ class DisplayService:
                 now = time.monotonic()
                 wake_at = min(pacer.look_at(now), next_refresh)
                 pacer.sleeping_until(wake_at)
-                self._wake.wait(timeout=max(0.0, wake_at - now))
+                self._wake.wait(timeout=max(idle_wait, wake_at - now))
+                idle_wait = 0.0
                 self._wake.clear()
                 pacer.sleeping_until(math.inf)  # awake: every new frame sets the event again
                 if self._stop:
@@ -290,6 +292,7 @@ class DisplayService:
                 if layout.tiles:
                     changed = layout != shown_layout or strip is not shown_strip
                     if not changed and not refresh and pacer.due(now) > 0:
+                        idle_wait = 0.001  # never spin, whatever the plan says
                         continue  # woken early (a frame of a tile whose neighbours are due soon)
                     compositor = self.compositor = self.compositor or Compositor(
                         self.screen, buffers=2 if getattr(self.backend, "keeps_canvas", False) else 1)

@@ -187,3 +187,19 @@ def test_any_arrivals_give_a_finite_plan_and_composites_spaced_by_half_an_interv
             assert now - last_composite >= 0.5 / fps - 1e-9
             pacer.composed(now)
             last_composite = now
+
+
+def test_with_nothing_pending_the_next_look_is_never_in_the_past() -> None:
+    # a late frame must not make the display thread spin until it comes
+    pacer = CompositePacer(30)
+    pacer.set_visible({"a"})
+    t = 0.0
+    for _ in range(5):
+        pacer.frame("a", t)
+        pacer.composed(t)
+        t += 1 / 30
+    late = t + 0.5  # the sender stalls
+    assert pacer.due(late) == math.inf
+    assert pacer.look_at(late) == math.inf
+    pacer.sleeping_until(math.inf)
+    assert pacer.frame("a", late) is True, "the late frame wakes the display thread itself"
