@@ -290,6 +290,8 @@ def reader_main(port: int) -> int:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)  # as the plugin asks
     sock.bind(("127.0.0.1", port))
     sock.settimeout(10.0)
+    import av  # noqa: F401 - loaded before the first datagram, as in the running box (~0.15 s otherwise)
+
     print("ready", flush=True)
     receiver, reorder = TsReceiver(), ReorderBuffer()
     decoder: PyAVDecoder | None = None
