@@ -3,7 +3,7 @@
 1. **M1 → first frame on the composite** with gnome-network-displays 0.90.5 as the source: the box
    (``montage-receiver run``, headless) and GND in one network namespace the run creates, N sessions
    started with ``miracast connect``; per session the plugin's timeline (M1, PLAY answered, first RTP)
-   and the first status poll (every ~10 ms) that shows a composited frame.
+   and the first status poll (a poller in the namespace, a few ms apart) that shows a composited frame.
 2. **TS over RTP → decoded frames**: the GND 1080p30 capture (H.264 CBP + AAC, 113 video frames) sent
    once, as RTP/MP2T datagrams of 7 TS packets (a frame's datagrams together, 30 frames a second), on
    loopback to two readers at the same time: the plugin's receive path in a child process
@@ -99,7 +99,7 @@ def section(res: dict[str, Any]) -> list[str]:
         "xdotool) in one network namespace; each session is started with `montage-receiver miracast connect "
         "127.0.0.1:7236`, kicked after its first frame, and GND is given 5 s to return to its list. M1 is "
         "when the plugin read the source's first RTSP bytes; the frame is the first `/api/status` poll "
-        "(every ~10 ms) whose session shows a composited frame. No other sink can join GND's session side "
+        "(a poller inside the namespace, one request every few ms) whose session shows a composited frame. No other sink can join GND's session side "
         "by side (the RTP goes to the one sink that negotiated it), so the second table compares readers "
         "of the same RTP instead.",
         "",
@@ -333,6 +333,26 @@ def reader_main(port: int) -> int:
 
 # ----------------------------------------------------------------------------- M1 → first frame, GND
 
+#: runs in the box's namespace: polls ``/api/status`` (a few ms apart, no process per poll) and prints the
+#: wall time at which an active session first shows a composited video frame
+SHOWN_POLLER = """
+import json, sys, time, urllib.request
+deadline = time.time() + float(sys.argv[1])
+while time.time() < deadline:
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:8470/api/status", timeout=2) as answer:
+            status = json.load(answer)
+    except (OSError, ValueError):
+        time.sleep(0.01)
+        continue
+    for session in status["sessions"]:
+        if session["state"] == "active" and session.get("media", {}).get("video", {}).get("shown", 0) > 0:
+            print(json.dumps({"shown_at": time.time(), "session": session["id"]}))
+            sys.exit(0)
+    time.sleep(0.003)
+sys.exit(1)
+"""
+
 
 def first_frames(children: Children, runs: int) -> list[dict[str, float]]:
     """``runs`` GND sessions against the real box in one namespace; the timeline of each."""
@@ -351,26 +371,22 @@ def first_frames(children: Children, runs: int) -> list[dict[str, float]]:
             for run in range(runs):
                 finalized = gnd.log().count("WfdServer: Finalize")
                 gnd.click_dummy_sink()
+                poller = children.start(ns.argv(PYTHON, "-c", SHOWN_POLLER, "45"), stdout=subprocess.PIPE)
                 done = box.connect("127.0.0.1:7236")
                 if done.returncode:
                     raise RuntimeError(f"miracast connect failed: {done.stderr.strip()[-300:]}")
-                shown_at = None
-                sessions: list[dict[str, Any]] = []
-                deadline = time.time() + 30
-                while time.time() < deadline:
-                    sessions = [s for s in box.sessions() if s["state"] == "active"]
-                    if sessions and sessions[0].get("media", {}).get("video", {}).get("shown", 0) > 0:
-                        shown_at = time.time()
-                        break
-                    time.sleep(0.01)
-                if shown_at is None:
-                    raise RuntimeError(f"session {run + 1}: no frame on the composite within 30 s")
+                out, _ = poller.communicate(timeout=50)
+                children.stop(poller)
+                if poller.returncode:
+                    raise RuntimeError(f"session {run + 1}: no frame on the composite within 45 s")
+                shown = json.loads(out.decode().strip().splitlines()[-1])
+                shown_at = float(shown["shown_at"])
                 line = box.miracast()["sources"][0]["timeline"]
                 samples.append({"m1_to_frame": shown_at - line["m1"], "m1_to_playing": line["playing"] - line["m1"],
                                 "playing_to_rtp": line["first_rtp"] - line["playing"],
                                 "rtp_to_frame": shown_at - line["first_rtp"]})
                 log(f"miracast: session {run + 1}/{runs}: M1 → frame {samples[-1]['m1_to_frame']:.2f} s")
-                box.post(f"/api/sessions/{sessions[0]['id']}/kick", {})
+                box.post(f"/api/sessions/{shown['session']}/kick", {})
                 wait_for(lambda f=finalized: gnd.log().count("WfdServer: Finalize") > f, 15)
                 time.sleep(5)  # GND returns to its list ~4 s after TEARDOWN
     finally:
