@@ -1,6 +1,7 @@
 """WfdConnection against an emulated source that misbehaves: silence after PLAY (RTP watchdog, then
 TEARDOWN and close), media but no keep-alives (RTSP watchdog), garbage (protocol error, connection
-closed), talking on after TEARDOWN without answering it (cut off), nothing listening (one-line reason)."""
+closed, while another source plays on), talking on after TEARDOWN without answering it (cut off),
+nothing listening (one-line reason)."""
 
 from __future__ import annotations
 
@@ -86,3 +87,25 @@ async def test_stop_sends_teardown_and_closes() -> None:
     await asyncio.wait_for(source.closed.wait(), 5)
     assert b"TEARDOWN " in source.received
     await source.stop()
+
+
+async def test_garbage_from_one_source_leaves_the_other_playing() -> None:
+    """Two sources at once: the one sending garbage is ended (typed error, TCP closed); the other plays on."""
+    good, bad = EmulatedWfdSource(send_rtp=True), EmulatedWfdSource(after_play=b"\x00\xffNOT RTSP\r\n\r\n")
+    await good.start()
+    await bad.start()
+    settings = ConnectionSettings(teardown_wait=0.5)
+    playing = WfdConnection("127.0.0.1", good.port, settings, on_ts=lambda data: None)
+    broken = WfdConnection("127.0.0.1", bad.port, settings, on_ts=lambda data: None)
+    playing_task = asyncio.ensure_future(playing.run())
+    reason = await asyncio.wait_for(broken.run(), 20)
+    assert reason.startswith("protocol error from the source"), reason
+    await asyncio.wait_for(bad.closed.wait(), 5)
+    await asyncio.wait_for(playing.playing.wait(), 10)
+    packets = playing.rtp_packets
+    await asyncio.sleep(1.0)
+    assert playing.end_reason is None and playing.rtp_packets > packets  # still receiving media
+    playing.stop("test over")
+    assert await asyncio.wait_for(playing_task, 10) == "test over"
+    await good.stop()
+    await bad.stop()
