@@ -1,1 +1,1 @@
-"""Network interfaces through netlink (pyroute2)."""
+"""Network interfaces through rtnetlink."""
