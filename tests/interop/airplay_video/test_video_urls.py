@@ -227,8 +227,18 @@ async def test_refused_urls(networks: tuple[str, ...], url: str, video_box: Call
         client.close()
 
 
-@pytest.mark.parametrize("version,kind", [("0.13.0", "mp4"), ("latest", "mp4"), ("latest", "m3u8")])
-async def test_pyatv_play_url(version: str, kind: str, video_box: Callable[..., Any],
+# bits 0 (video), 9 (audio), 30: the AirPlay 1 path of pyatv's play_url; with bit 38 (HomeKit pairing and
+# encryption) pyatv takes its AirPlay 2 path: transient pairing, the session SETUP, RECORD, then /play,
+# /setProperty, /rate and /playback-info over the encrypted control channel
+# pyatv's AirPlay service pairs transiently only when given its
+# "transient" credentials (hex of b"transient", three empty fields)
+AP1, AP2 = "0x40000201,0x0", "0x40000201,0x40"
+TRANSIENT = "7472616e7369656e74:::"
+
+
+@pytest.mark.parametrize("version,kind,features", [("0.13.0", "mp4", AP1), ("latest", "mp4", AP1),
+                                                   ("latest", "m3u8", AP1), ("latest", "mp4", AP2)])
+async def test_pyatv_play_url(version: str, kind: str, features: str, video_box: Callable[..., Any],
                               media: tuple[str, np.ndarray]) -> None:
     url, image = media
     url = url.replace(".mp4", f".{kind}")  # progressive MP4, or the same video as an HLS playlist
@@ -236,20 +246,24 @@ async def test_pyatv_play_url(version: str, kind: str, video_box: Callable[..., 
     if not atvremote.exists():
         pytest.fail(f"{atvremote} is missing: scripts/test makes the pyatv virtualenvs")
     async with video_box() as box:
-        # bits 0 (video), 9 (audio), 30: the AirPlay 1 path of pyatv's play_url
         proc = await asyncio.create_subprocess_exec(
             str(atvremote), "--manual", "--address", "127.0.0.1", "--port", str(box.port), "--protocol", "airplay",
-            "--id", "7E45BA014DB9", "--name", "Box", "--service-properties", ":features=0x40000201,0x0",
+            "--id", "7E45BA014DB9", "--name", "Box", "--service-properties", f":features={features}", "--debug",
+            *(["--airplay-credentials", TRANSIENT] if features == AP2 else []),
             f"play_url={url}", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         best = 0.0
+        protocols: set[str] = set()
         started = time.monotonic()
         while proc.returncode is None and time.monotonic() - started < 60:
+            plugin = next(p for p in box.rx.status()["plugins"] if p["name"] == "airplay")
+            protocols |= {s["protocol"] for s in (plugin["status"] or {}).get("senders", []) if s.get("video")}
             if box.decoded() > 10:
                 best = max(best, box.psnr(image))
             await asyncio.sleep(0.3)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(proc.wait(), 0.01)
         out, _ = await proc.communicate()
-        assert proc.returncode == 0, out.decode(errors="replace")
+        assert proc.returncode == 0, out.decode(errors="replace")[-6000:]
         assert best >= 30, f"best PSNR {best:.1f} dB"
+        assert protocols == {"airplay2" if features == AP2 else "raop"}, protocols  # /play over the HAP channel
         assert box.sessions() == [], "the session ends with the video"
