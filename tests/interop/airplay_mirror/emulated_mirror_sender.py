@@ -82,9 +82,10 @@ class ControlClient:
         return cls(reader, writer)
 
     async def request(self, method: str, path: str, body: bytes = b"", content_type: str = "",
-                      protocol: str = "RTSP/1.0") -> tuple[int, bytes]:
+                      protocol: str = "RTSP/1.0", headers: dict[str, str] | None = None) -> tuple[int, bytes]:
         self.cseq += 1
-        head = [f"{method} {path} {protocol}", "User-Agent: AirPlay/550.10", f"Content-Length: {len(body)}"]
+        head = [f"{method} {path} {protocol}", "User-Agent: AirPlay/550.10", f"Content-Length: {len(body)}",
+                *(f"{name}: {value}" for name, value in (headers or {}).items())]
         if protocol.startswith("RTSP"):
             head.append(f"CSeq: {self.cseq}")
         if content_type:

@@ -195,6 +195,52 @@ async def test_play_pause_scrub_stop(video_box: Callable[..., Any], media: tuple
         client.close()
 
 
+async def read_event(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> dict[str, Any]:
+    """One ``POST /event`` the box sends on the reversed connection; answered 200 as senders do."""
+    head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)).decode()
+    assert head.startswith("POST /event HTTP/1.1\r\n"), head
+    length = int(next(line.split(":")[1] for line in head.split("\r\n") if line.lower().startswith("content-length")))
+    event: dict[str, Any] = plistlib.loads(await reader.readexactly(length))
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    return event
+
+
+async def test_reverse_event_channel(video_box: Callable[..., Any], media: tuple[str, np.ndarray]) -> None:
+    """``POST /reverse`` (PTTH/1.0 upgrade) on a second connection: the box answers 101 and sends the
+    session's playing / paused / stopped events there (an HTTP client of ours; pyatv does not use it)."""
+    url, _image = media
+    session = {"X-Apple-Session-ID": "5A1B2C3D-0000-4000-8000-00000000CAFE"}
+    async with video_box() as box:
+        reader, writer = await asyncio.open_connection("127.0.0.1", box.port)
+        writer.write(("POST /reverse HTTP/1.1\r\nUpgrade: PTTH/1.0\r\nConnection: Upgrade\r\n"
+                      "X-Apple-Purpose: event\r\nContent-Length: 0\r\n"
+                      f"X-Apple-Session-ID: {session['X-Apple-Session-ID']}\r\n\r\n").encode())
+        head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)).decode()
+        assert head.startswith("HTTP/1.1 101 Switching Protocols\r\n") and "Upgrade: PTTH/1.0" in head, head
+        client = await ControlClient.connect(box.port)
+        body = plistlib.dumps({"Content-Location": url, "Start-Position": 0.0}, fmt=plistlib.FMT_BINARY)
+        assert (await client.request("POST", "/play", body, BPLIST, protocol="HTTP/1.1", headers=session))[0] == 200
+        first = await read_event(reader, writer)
+        assert first == {"category": "video", "sessionID": 0, "state": "playing"}, first
+        await wait_for(lambda: box.decoded() >= 5, 20, "frames of the video on screen")
+        assert (await client.request("POST", "/rate?value=0.000000", protocol="HTTP/1.1", headers=session))[0] == 200
+        assert (await read_event(reader, writer))["state"] == "paused"
+        assert (await client.request("POST", "/rate?value=1.000000", protocol="HTTP/1.1", headers=session))[0] == 200
+        assert (await read_event(reader, writer))["state"] == "playing"
+        assert (await client.request("POST", "/stop", protocol="HTTP/1.1", headers=session))[0] == 200
+        stopped = await read_event(reader, writer)
+        assert stopped["state"] == "stopped" and stopped["sessionID"] == 3, stopped
+        await wait_for(lambda: not box.sessions(), 5, "the session to end")
+        # a reverse without the upgrade header is refused; the registry forgets a closed channel
+        plain = await ControlClient.connect(box.port)
+        assert (await plain.request("POST", "/reverse", protocol="HTTP/1.1", headers=session))[0] == 400
+        writer.close()
+        plugin = next(p for n, p in box.rx.plugins.list_name_plugin() if n == "airplay")
+        await wait_for(lambda: len(plugin.service.reverse) == 0, 5, "the closed channel to be forgotten")
+        client.close()
+        plain.close()
+
+
 async def test_a_stream_that_fails_is_reported_and_ends(video_box: Callable[..., Any],
                                                        media: tuple[str, np.ndarray]) -> None:
     url = media[0].replace("still.mp4", "missing.mp4")  # the test server answers 404
