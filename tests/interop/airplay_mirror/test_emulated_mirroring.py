@@ -211,12 +211,16 @@ async def test_mirroring_audio_reaches_the_wav_backend(mode: str, mirror_box: Ca
         assert (await sender.client.request("RECORD", "rtsp://127.0.0.1/1"))[0] == 200  # before the audio SETUP
         assert await sender.setup_audio() == 200
         packets = sender.audio_packets(tone(2.0))
+        # hostile datagrams: one that does not authenticate (HomeKit), one over the size bound, a runt
+        hostile = [packets[0][:12] + bytes(64), bytes(4096), b"\x80"] if mode == "homekit" else [bytes(4096), b"\x80"]
+        await sender.send_audio(hostile)
         await asyncio.gather(sender.send_audio(packets), stream(sender, image, 50))
         await asyncio.sleep(0.8)
         mirror = box.status()["senders"][0]["mirror"][0]
         audio = mirror["audio"]
         assert audio["encryption"] == ("chacha20-poly1305" if mode == "homekit" else "aes-cbc"), audio
-        assert audio["packets"] == len(packets) and audio["bad_packets"] == 0 and audio["lost"] == 0, audio
+        assert audio["bad_packets"] == len(hostile) and audio["lost"] == 0, audio
+        assert audio["packets"] == len(packets) + (1 if mode == "homekit" else 0), audio
         session = next(s for s in box.rx.status()["sessions"] if s["protocol"] == "airplay")
         assert ((session.get("media") or {}).get("video") or {}).get("decoded", 0) >= 40, session
         assert await sender.teardown() == 200
