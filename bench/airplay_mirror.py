@@ -454,9 +454,10 @@ def section(res: dict[str, Any]) -> list[str]:
                            ("delay_ms", "socket → surface ms"), ("composite_ms", "socket → composite ms")):
             timing = lat.get(key) or {}
             lines.append(f"| {label} | {timing.get('p50')} | {timing.get('p95')} | {timing.get('p99')} |")
-        lines.append(f"\nFrames sent {lat.get('frames_sent')}, received {lat.get('received')}, decoded "
+        lines.append(f"\nFrames sent {lat.get('frames_sent')}; the box's last status snapshot (polled every 0.5 s, "
+                     f"so up to ~30 frames before the sender left): received {lat.get('received')}, decoded "
                      f"{lat.get('decoded')}, dropped {lat.get('dropped')}, late {lat.get('late')}, shown "
-                     f"{lat.get('shown')}.")
+                     f"{lat.get('shown')}. Timings are the box's last 300 samples.")
         lines.append("")
     if "loadavg_start" in res:
         lines.append(f"Load average (1 min) at the start and end of this section: {res['loadavg_start'][0]:.1f}, "
