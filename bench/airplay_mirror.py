@@ -252,9 +252,10 @@ class BoxProcess:
 
 
 async def _send_mirror(port: int, record: bytes, units: list[tuple[bytes, bool]], seconds: float) -> int:
+    from receiver_plugins.airplay.mirror.header import PayloadType, build_header
+
     # by its full name: this module is imported as ``airplay_mirror`` by bench/run.py, like that test package
     from tests.interop.airplay_mirror.emulated_mirror_sender import OPTION, EmulatedMirrorSender, ntp_now
-    from receiver_plugins.airplay.mirror.header import PayloadType, build_header
 
     sender = EmulatedMirrorSender(port, mode="homekit", name="Bench sender")
     try:
