@@ -406,6 +406,8 @@ class ControlConnection(asyncio.Protocol):
         return Response()
 
     async def _teardown(self, request: Request) -> Response:
+        if self.mirror.teardown(request):  # only mirroring streams named: mirror/control.py
+            return Response()
         await self._end_session("the sender stopped")
         return Response()
 

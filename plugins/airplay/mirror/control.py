@@ -26,9 +26,17 @@ from ..hap import AudioCipher
 from ..legacy_pairing import LegacyPairing
 from ..rtsp import Request, Response
 from ..stream import AudioStream
-from .audio import is_audio_stream_setup, parse_mirror_audio_setup
+from .audio import STREAM_AUDIO, is_audio_stream_setup, parse_mirror_audio_setup
 from .crypto import HomeKitMirrorCipher, LegacyMirrorCipher, hash_aes_key, homekit_stream_key, legacy_stream_keys
-from .setup import StreamKeys, is_mirror_setup, mirror_reply, parse_mirror_setup, parse_stream_keys
+from .setup import (
+    STREAM_MIRROR,
+    StreamKeys,
+    is_mirror_setup,
+    mirror_reply,
+    parse_mirror_setup,
+    parse_stream_keys,
+    teardown_stream_types,
+)
 from .stream import MirrorDecryptor
 
 if TYPE_CHECKING:
@@ -229,6 +237,24 @@ class MirrorControl:
                  "aes-cbc" if aes_key else "chacha20-poly1305")
         data, control_port, _timing = stream.ports
         return Response(body=ap2.stream_reply(data, control_port), content_type=BPLIST)
+
+    def teardown(self, request: Request) -> bool:
+        """A TEARDOWN naming only mirroring streams (type 110 and/or 96) ends those, not the session:
+        senders stop the audio stream on its own [src: UxPlay ``raop_handlers.h``]. ``False``: the
+        whole session ends (no stream list, or other streams named)."""
+        types = teardown_stream_types(request.body)
+        if not types or not (self.pending or self.audio) or not types <= {STREAM_MIRROR, STREAM_AUDIO}:
+            return False
+        if STREAM_AUDIO in types:
+            self._close_audio()
+        if STREAM_MIRROR in types:
+            for pending in self.pending:
+                self.service.forget(pending)
+            self.pending.clear()
+            for connection in list(self.connections):
+                connection.close("the sender tore the mirror stream down")
+        log.info("AirPlay %s: TEARDOWN of stream types %s", self.control.label, sorted(types))
+        return True
 
     def _close_audio(self) -> None:
         audio, self.audio = self.audio, None

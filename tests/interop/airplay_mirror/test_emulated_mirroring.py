@@ -223,6 +223,15 @@ async def test_mirroring_audio_reaches_the_wav_backend(mode: str, mirror_box: Ca
         assert audio["packets"] == len(packets) + (1 if mode == "homekit" else 0), audio
         session = next(s for s in box.rx.status()["sessions"] if s["protocol"] == "airplay")
         assert ((session.get("media") or {}).get("video") or {}).get("decoded", 0) >= 40, session
+        # TEARDOWN of the audio stream alone: the audio goes, the mirroring and the session stay
+        body = plistlib.dumps({"streams": [{"type": 96}]}, fmt=plistlib.FMT_BINARY)
+        assert (await sender.client.request("TEARDOWN", "rtsp://127.0.0.1/1", body,
+                                            "application/x-apple-binary-plist"))[0] == 200
+        await stream(sender, image, 10)
+        await asyncio.sleep(0.3)
+        mirror = box.status()["senders"][0]["mirror"][0]
+        assert mirror["audio"] is None and mirror["error"] is None and not sender.data_closed, mirror
+        assert len(box.rx.sessions.all()) == 1
         assert await sender.teardown() == 200
         sender.close()
     with wave.open(str(out), "rb") as wav:

@@ -15,6 +15,7 @@ from receiver_plugins.airplay.mirror.audio import (
     is_audio_stream_setup,
     parse_mirror_audio_setup,
 )
+from receiver_plugins.airplay.mirror.setup import teardown_stream_types
 
 from receiver_core.errors import RemoteProtocolError
 
@@ -78,3 +79,16 @@ def test_fuzz_only_typed_errors(stream: dict[str, Any], garbage: bytes) -> None:
                 parse_mirror_audio_setup(data).announcement(None)
         except RemoteProtocolError:
             pass
+
+
+def test_teardown_stream_types() -> None:
+    def teardown(*types: object) -> bytes:
+        return plistlib.dumps({"streams": [{"type": t} for t in types]}, fmt=plistlib.FMT_BINARY)
+
+    assert teardown_stream_types(teardown(96)) == {96}
+    assert teardown_stream_types(teardown(110, 96)) == {96, 110}
+    assert teardown_stream_types(b"") is None  # no body: the whole session
+    assert teardown_stream_types(b"garbage") is None
+    assert teardown_stream_types(plistlib.dumps({"streams": []}, fmt=plistlib.FMT_BINARY)) is None
+    assert teardown_stream_types(teardown(True)) is None and teardown_stream_types(teardown("96")) is None
+    assert teardown_stream_types(teardown(*range(5))) is None  # more streams than a session has
