@@ -19,7 +19,8 @@ from receiver_core import MediaCaps, QueueSource
 from receiver_core.errors import RemoteProtocolError, UnsupportedMedia
 
 from ..rtsp import Request, Response
-from .player import VideoPlayer
+from .fetch import PolicedFetcher
+from .player import READ_TIMEOUT, VideoPlayer
 from .policy import URLRefused, address_allowed, check_url
 from .request import parse_play, playback_info, query_number, server_info
 from .reverse import DiscardedAnswers, is_upgrade
@@ -77,7 +78,8 @@ class VideoControl:
         ctx = service.ctx
         player = VideoPlayer(play.url, start_fraction=play.start_fraction, start_seconds=play.start_seconds,
                              push=lambda frame: ctx.call_soon_threadsafe(source.push, frame),
-                             ended=lambda error: ctx.call_soon_threadsafe(self._ended, player, error))
+                             ended=lambda error: ctx.call_soon_threadsafe(self._ended, player, error),
+                             fetcher=PolicedFetcher(*service.video_networks(), timeout=READ_TIMEOUT))
         self.player, self.source, self.last_error = player, source, None
         self.session_id = request.header("X-Apple-Session-ID")
         ctx.start_thread(player.run, name=f"airplay-video:{self.control.label}")

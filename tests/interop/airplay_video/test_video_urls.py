@@ -70,6 +70,12 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
         return None
 
     def send_head(self) -> Any:
+        if self.path.startswith("/redirect/"):  # 302 to wherever the rest of the path says
+            self.send_response(302)
+            self.send_header("Location", "http://" + self.path[len("/redirect/"):])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
         wanted = self.headers.get("Range", "")
         path = Path(self.translate_path(self.path))
         if not wanted.startswith("bytes=") or not path.is_file():
@@ -108,6 +114,10 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, np.nd
     subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(directory / "still.mp4"),
                     "-c", "copy", "-f", "hls", "-hls_time", "2", "-hls_playlist_type", "vod",
                     str(directory / "still.m3u8")], check=True)
+    # a playlist on the allowed host whose segments point at a link-local address
+    (directory / "elsewhere.m3u8").write_text("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n"
+                                              "#EXT-X-PLAYLIST-TYPE:VOD\n#EXTINF:2.0,\nhttp://169.254.10.1/s0.ts\n"
+                                              "#EXT-X-ENDLIST\n")
     with http_server(directory) as port:
         yield f"http://127.0.0.1:{port}/still.mp4", image
 
@@ -252,6 +262,25 @@ async def test_a_stream_that_fails_is_reported_and_ends(video_box: Callable[...,
         error = (await info(client)).get("error")
         assert error is not None
         assert "404" in error["description"] or "Not Found" in error["description"], error
+        client.close()
+
+
+@pytest.mark.parametrize("path", ["elsewhere.m3u8", "redirect/169.254.10.1/still.mp4"])
+async def test_nested_urls_are_checked_too(path: str, video_box: Callable[..., Any],
+                                           media: tuple[str, np.ndarray]) -> None:
+    """An allowed URL whose HLS segments or HTTP redirect lead to a refused address: /play is accepted
+    (the first URL is fine), then every URL FFmpeg wants goes through the same policy and the box
+    never connects there; playback-info reports the refusal."""
+    url = media[0].replace("still.mp4", path)
+    async with video_box() as box:
+        client = await ControlClient.connect(box.port)
+        body = plistlib.dumps({"Content-Location": url}, fmt=plistlib.FMT_BINARY)
+        assert (await client.request("POST", "/play", body, BPLIST, protocol="HTTP/1.1"))[0] == 200
+        await wait_for(lambda: not box.sessions(), 20, "the session to end")
+        error = (await info(client)).get("error")
+        assert error is not None and "169.254.10.1" in error["description"], error
+        assert "may not fetch" in error["description"], error
+        assert box.decoded() == 0
         client.close()
 
 
