@@ -1,1 +1,1 @@
-"""Network interfaces through rtnetlink."""
+"""Network interfaces through netlink (pyroute2)."""

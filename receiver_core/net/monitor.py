@@ -1,4 +1,4 @@
-"""Network interfaces through rtnetlink (``rtnetlink.py``): snapshots, roles, debounced change events.
+"""Network interfaces through pyroute2 netlink: snapshots, roles, debounced change events.
 
 The monitor keeps one bound netlink socket for events and dumps links and addresses with a second
 socket after every burst of events (trailing debounce, bounded by ``4 × debounce``), then emits the
@@ -13,10 +13,9 @@ import fnmatch
 import logging
 import os
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..model import NetChange, NetInterface, NetSnapshot
-from .rtnetlink import ADDRESS, GROUPS, LINK, Address, Link, RouteSocket
 
 __all__ = ["NetSource", "NetlinkMonitor", "classify", "diff_snapshots"]
 
@@ -25,7 +24,6 @@ log = logging.getLogger(__name__)
 IFF_UP = 0x1
 IFF_LOOPBACK = 0x8
 IFF_LOWER_UP = 0x10000
-IFA_F_TENTATIVE = 0x40
 _DOWN_OPERSTATES = {"DOWN", "LOWERLAYERDOWN", "NOTPRESENT"}
 
 ChangeCallback = Callable[[NetChange], Awaitable[None] | None]
@@ -73,48 +71,58 @@ def _is_wireless(name: str) -> bool:
 
 
 class NetlinkMonitor:
-    """The real ``NetSource``: rtnetlink sockets in the current network namespace."""
+    """The real ``NetSource``: pyroute2 ``AsyncIPRoute`` in the current network namespace."""
 
     def __init__(self, roles: Mapping[str, str] | None = None, debounce: float = 0.3) -> None:
         self.roles = dict(roles or {})
         self.debounce = debounce
         self.snapshot = NetSnapshot()
         self.events_seen = 0
-        self._events: RouteSocket | None = None
+        self._events: Any = None
         self._task: asyncio.Task[None] | None = None
         self._on_change: ChangeCallback | None = None
 
     async def dump(self) -> NetSnapshot:
         """One consistent picture of links and addresses."""
-        async with RouteSocket() as rtnl:
-            links = [item for item in await rtnl.dump(LINK) if isinstance(item, Link)]
-            addrs = [item for item in await rtnl.dump(ADDRESS) if isinstance(item, Address)]
+        from pyroute2 import AsyncIPRoute
+
+        async with AsyncIPRoute() as ipr:
+            links = [link async for link in await ipr.get_links()]
+            addrs = [addr async for addr in await ipr.get_addr()]
         by_index: dict[int, list[str]] = {}
         for addr in addrs:
-            if addr.flags & IFA_F_TENTATIVE or not addr.address:  # tentative: not usable yet
+            if addr.get("flags", 0) & 0x40:  # IFA_F_TENTATIVE: not usable yet
                 continue
-            by_index.setdefault(addr.index, []).append(f"{addr.address}/{addr.prefixlen}")
+            ip = addr.get("IFA_LOCAL") or addr.get("IFA_ADDRESS") or addr.get("address")
+            if ip:
+                by_index.setdefault(addr["index"], []).append(f"{ip}/{addr['prefixlen']}")
         interfaces = []
         for link in links:
+            name = link.get("ifname")
+            flags = link.get("flags", 0)
+            operstate = link.get("operstate") or link.get("state") or ""
             # carrier (IFF_LOWER_UP) is current at once; operstate follows through the kernel's
             # linkwatch, up to a second later, and would delay every "link up" by that much
-            carrier = bool(link.flags & IFF_LOWER_UP)
-            up = bool(link.flags & IFF_UP) and (carrier or link.operstate not in _DOWN_OPERSTATES)
+            carrier = bool(flags & IFF_LOWER_UP)
+            up = bool(flags & IFF_UP) and (carrier or str(operstate).upper() not in _DOWN_OPERSTATES)
+            kind = link.get(("linkinfo", "kind")) or ""
             interfaces.append(NetInterface(
-                index=link.index,
-                name=link.name,
-                role=classify(link.name, loopback=bool(link.flags & IFF_LOOPBACK), wireless=_is_wireless(link.name),
-                              roles=self.roles),
+                index=link["index"],
+                name=name,
+                role=classify(name, loopback=bool(flags & IFF_LOOPBACK), wireless=_is_wireless(name), roles=self.roles),
                 up=up,
-                mac=link.mac,
-                kind=link.kind,
-                addresses=tuple(sorted(by_index.get(link.index, []))),
+                mac=link.get("address") or "",
+                kind=kind,
+                addresses=tuple(sorted(by_index.get(link["index"], []))),
             ))
         return NetSnapshot(tuple(sorted(interfaces, key=lambda i: i.index)))
 
     async def start(self, on_change: ChangeCallback) -> NetSnapshot:
+        from pyroute2 import AsyncIPRoute
+
         self._on_change = on_change
-        self._events = RouteSocket(GROUPS)  # subscribed before the first dump: nothing slips between them
+        self._events = AsyncIPRoute()
+        await self._events.bind()  # subscribe before the first dump: nothing slips between them
         self.snapshot = await self.dump()
         self._task = asyncio.get_running_loop().create_task(self._watch(), name="net-monitor")
         return self.snapshot
@@ -156,10 +164,10 @@ class NetlinkMonitor:
             await asyncio.gather(reader, return_exceptions=True)
 
     async def _read_events(self, wake: asyncio.Event) -> None:
-        assert self._events is not None
         while True:
-            self.events_seen += await self._events.events()
-            wake.set()
+            async for _msg in self._events.get():
+                self.events_seen += 1
+                wake.set()
 
     async def _refresh(self) -> None:
         try:

@@ -239,7 +239,7 @@ def test_cli_net_json_lists_interfaces_roles_and_addresses(lab: Netns, tmp_path:
 
 
 def test_snapshot_matches_iproute2_with_ipv6(netns: Any) -> None:
-    """The monitor's own rtnetlink dump (``receiver_core.net.rtnetlink``) against ``ip -j``: every
+    """The monitor's netlink dump (pyroute2) against ``ip -j``: every
     link's index, name, MAC and kind, and every usable IPv4 and IPv6 address with its prefix."""
     ns = netns()
     ns.ip("link", "set", "lo", "up")
