@@ -69,6 +69,7 @@ class TapReader:
         if not self.closed:
             self.closed = True
             self.tap.remove(self)
+            self.tap.wake()  # a next() waiting on this reader ends now (the others wait again)
 
 
 class CompositeTap:
@@ -113,6 +114,11 @@ class CompositeTap:
         self.changed.set()
         self._on_change()
 
+    def wake(self) -> None:
+        """Wake every waiting reader (each looks again: new frame, or closed)."""
+        waiting, self.changed = self.changed, asyncio.Event()
+        waiting.set()
+
     def _publish(self, frame: Any) -> None:
         self._in_flight = False
         if self.closed or not self.readers:
@@ -120,8 +126,7 @@ class CompositeTap:
         self.latest = frame
         self.seq += 1
         self.frames += 1
-        waiting, self.changed = self.changed, asyncio.Event()
-        waiting.set()
+        self.wake()
 
     # ------------------------------------------------------------------------------ display thread
 

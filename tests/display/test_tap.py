@@ -77,6 +77,14 @@ async def test_an_idle_box_is_watched_at_720p_and_readers_share_one_scaled_frame
         assert y.std() > 5 and y.max() > 150  # the idle screen's text and QR code, not a black frame
         tap = display.taps.active[0]
         assert tap.status()["readers"] == 2 and tap.frames == 1
+        slow = ctx.display.watch(640, 360, 0.05)  # one frame per 20 s: after the first, next() waits
+        await asyncio.wait_for(slow.next(), 5)
+        waiting = asyncio.create_task(slow.next())
+        await asyncio.sleep(0.1)
+        assert not waiting.done()
+        slow.close()  # closing a reader ends its waiting next() at once
+        with pytest.raises(EOFError):
+            await asyncio.wait_for(waiting, 1)
         first.close()
         assert len(display.taps.active) == 1
         second.close()
