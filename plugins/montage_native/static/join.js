@@ -29,10 +29,15 @@ const ENDINGS = {
   "preempted": "Someone else started sharing and took your place on the screen.",
 };
 
+const VIEW_BACK = {
+  "full": "Too many people are watching the room's screen already.",
+  "off": "This box does not offer the room's screen.",
+};
+
 const $ = (id) => document.getElementById(id);
-const state = { phase: "idle", error: null, notice: null, connection: "new", sessionId: null };
+const state = { phase: "idle", error: null, notice: null, connection: "new", sessionId: null, viewBack: "none" };
 window.__state = state;
-let ws = null, pc = null, streams = [];
+let ws = null, pc = null, streams = [], roomTransceiver = null, viewBackOffered = false;
 
 function show(text, kind) {
   $("message").textContent = text || "";
@@ -64,6 +69,9 @@ function send(message) {
 
 function cleanup() {
   if (pc) { pc.close(); pc = null; }
+  roomTransceiver = null;
+  $("room-video").srcObject = null;
+  $("room").hidden = true;
   for (const s of streams) for (const t of s.getTracks()) t.stop();
   streams = [];
   if (ws) { const old = ws; ws = null; try { old.close(); } catch (e) { /* closed */ } }
@@ -117,10 +125,34 @@ async function negotiate(iceServers) {
     if (pc.connectionState === "failed") { show("The connection to the box failed.", ""); cleanup(); setPhase("error", "Connection failed"); }
   });
   for (const s of streams) for (const track of s.getTracks()) pc.addTransceiver(track, { direction: "sendonly", streams: [s] });
+  if (viewBackOffered && $("viewback").checked) watchRoom();
   await pc.setLocalDescription(await pc.createOffer());
   await waitForGathering(pc, 3000);
   send({ type: "offer", sdp: pc.localDescription.sdp });
   setPhase("connecting", "Connecting…");
+}
+
+// View-back: a receive-only video section; the box sends the room's composite in it (VP8 preferred).
+function watchRoom() {
+  roomTransceiver = pc.addTransceiver("video", { direction: "recvonly" });
+  const caps = RTCRtpReceiver.getCapabilities && RTCRtpReceiver.getCapabilities("video");
+  if (caps && roomTransceiver.setCodecPreferences) {
+    const vp8 = caps.codecs.filter((c) => c.mimeType.toLowerCase() === "video/vp8");
+    const rest = caps.codecs.filter((c) => c.mimeType.toLowerCase() !== "video/vp8");
+    try { roomTransceiver.setCodecPreferences(vp8.concat(rest)); } catch (e) { /* keep the default order */ }
+  }
+  pc.addEventListener("track", (event) => {
+    if (event.transceiver !== roomTransceiver) return;
+    $("room-video").srcObject = new MediaStream([event.track]);
+  });
+}
+
+function showViewBack(status) {
+  state.viewBack = status || "none";
+  if (!roomTransceiver) return;
+  $("room").hidden = false;
+  $("room-video").hidden = state.viewBack !== "on";
+  $("room-state").textContent = VIEW_BACK[state.viewBack] || "";
 }
 
 async function onAnswer(sdp) {
@@ -142,6 +174,7 @@ function onMessage(event) {
     if (m.state === "queued") show(NOTICES.queued, "info"); else show("");
     negotiate(m.iceServers).catch((e) => { show("Could not start sharing: " + e.message); stopSharing("negotiation failed"); });
   } else if (m.type === "answer") {
+    showViewBack(m.viewBack);
     onAnswer(m.sdp).catch((e) => { show("The box's answer was refused: " + e.message); stopSharing("bad answer"); });
   } else if (m.type === "moderation") {
     state.notice = m.notice;
@@ -199,4 +232,9 @@ document.addEventListener("DOMContentLoaded", () => {
   if (m && /^[0-9]{1,16}$/.test(m)) $("meeting").value = m;
   $("join").addEventListener("submit", start);
   $("stop").addEventListener("click", () => stopSharing("stopped by the user"));
+  // what this box offers beyond sharing: a box with view-back off shows no trace of it
+  fetch("/features.json", { cache: "no-store" }).then((r) => r.json()).then((features) => {
+    viewBackOffered = features.viewBack === true;
+    $("viewback-choice").hidden = !viewBackOffered;
+  }).catch(() => { viewBackOffered = false; });
 });
