@@ -3,7 +3,8 @@
 * pyatv 0.13.0 (RAOP, ALAC) and pyatv latest (RAOP with L16 + an ALAC fmtp line; AirPlay 2 with
   transient HomeKit pairing, encrypted RTSP, event channel and ChaCha20-Poly1305 audio; HomeKit
   pairing with the box PIN, then pair-verify), with the PIN off and with a fixed box PIN;
-* PulseAudio 16 ``module-raop-sink`` (ALAC, no encryption: see docs/airplay.md for ``et=1``).
+* PulseAudio 16 ``module-raop-sink`` (ALAC, no encryption; and ALAC with ``encryption=RSA``, i.e. ``et=1``,
+  against a box whose ``rsa_key_file`` is the AirPort Express key copied out of Debian's shairport-sync).
 
 Every sender plays a 3 s stereo WAV of tones and noise; the box's output must hold all of it
 unchanged once aligned (senders pad with silence before and after).
@@ -131,6 +132,28 @@ async def test_pulseaudio_raop_sink_alac(airplay_box: Callable[..., Any], tone: 
         deadline = time.monotonic() + 15  # PulseAudio keeps streaming its buffer after paplay returns
         while time.monotonic() < deadline and read_frames(box.out) < len(sent) + 44100:
             await asyncio.sleep(0.2)
+    assert_bit_exact(sent, box.out)
+
+
+async def test_pulseaudio_raop_sink_rsa_alac(airplay_box: Callable[..., Any], tone: tuple[Path, np.ndarray],
+                                             tmp_path: Path, airport_key: Path) -> None:
+    """``et=1``: PulseAudio wraps its AES key with the AirPort Express public key; the box unwraps it with
+    the key file and decrypts AES-128-CBC per packet (IV reset, clear tail)."""
+    wav, sent = tone
+    streams: list[dict[str, Any]] = []
+    async with airplay_box(rsa_key_file=airport_key) as box, \
+            pulseaudio_raop_sink(tmp_path / "pulse", box.port, encryption="RSA") as sink:
+        assert box.status()["rsa"] is True
+        player = asyncio.ensure_future(paplay(tmp_path / "pulse", sink, wav))
+        while not player.done():
+            streams += [s["stream"] for s in box.status().get("senders", []) if s.get("stream")]
+            await asyncio.sleep(0.2)
+        code, output = player.result()
+        assert code == 0, output
+        deadline = time.monotonic() + 15  # PulseAudio keeps streaming its buffer after paplay returns
+        while time.monotonic() < deadline and read_frames(box.out) < len(sent) + 44100:
+            await asyncio.sleep(0.2)
+    assert streams and streams[-1]["encryption"] == "aes-cbc" and streams[-1]["codec"] == "alac", streams[-1:]
     assert_bit_exact(sent, box.out)
 
 
