@@ -405,6 +405,8 @@ class ControlConnection(asyncio.Protocol):
         return Response()
 
     async def _teardown(self, request: Request) -> Response:
+        if self.stream is not None:  # what arrived before TEARDOWN still plays (after a FLUSH nothing is held)
+            await self.stream.drain()
         await self._end_session("the sender stopped")
         return Response()
 

@@ -70,6 +70,17 @@ def write_test_wav(path: Path, seconds: float = 3.0, rate: int = 44100) -> np.nd
     return samples
 
 
+def write_with_silence_after(path: Path, samples: np.ndarray, seconds: float, rate: int = 44100) -> Path:
+    """``samples`` then ``seconds`` of silence: PulseAudio sends FLUSH once its input drains, and a receiver
+    that plays at the announced latency (PulseAudio: 2 s) drops what it still holds, as shairport-sync does."""
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(2)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(samples.tobytes() + bytes(int(seconds * rate) * 4))
+    return path
+
+
 def read_wav(path: Path) -> np.ndarray:
     with wave.open(str(path), "rb") as wav:
         assert wav.getframerate() == 44100 and wav.getnchannels() == 2
