@@ -359,8 +359,11 @@ def sustained(children: Own, receivers: dict[str, Box | Shairport], wav: Path, s
         slope, intercept = np.polyfit(t, frames, 1)
         residual = frames - (slope * t + intercept)
         span = window[-1][0] - window[0][0]
+        step = max(1, len(window) // 120)  # about 120 points of (seconds, deviation from the line in ms)
         out[name] = {
             "error": results[name]["error"],
+            "deviation_ms": [(round(float(t[i]), 2), round(float(residual[i]) / RATE * 1000, 1))
+                             for i in range(0, len(window), step)],
             "window_s": span,
             "drift_ms_per_min": (slope / RATE - 1.0) * 60_000,
             "jitter_ms": float(np.max(np.abs(residual))) / RATE * 1000,
