@@ -52,6 +52,7 @@ FRAME = 4  # stereo s16
 FULL = {"runs": 20, "drift_minutes": 1.0}
 QUICK = {"runs": 3, "drift_minutes": 0.25}
 RUN_TIMEOUT = 20.0
+STALL_MS = 20.0  # a sample further than this from the drift line counts as off it (a stall)
 SETTLE = 5.0  # seconds of a long stream left out of the drift and CPU figures at its start
 
 
@@ -318,6 +319,17 @@ def latency_runs(children: Own, receivers: dict[str, Box | Shairport], wav: Path
     return out
 
 
+def theil_sen_slope(t: np.ndarray, y: np.ndarray, points: int = 1200) -> float:
+    """Median of the slopes between every pair of (at most ``points``, evenly taken) samples: a stall of the
+    machine (output late, then caught up) moves a few points, not the line."""
+    step = max(1, len(t) // points)
+    t, y = t[::step], y[::step]
+    dt = np.subtract.outer(t, t)
+    dy = np.subtract.outer(y, y)
+    pairs = dt > 0  # each pair once (the later sample first)
+    return float(np.median(dy[pairs] / dt[pairs]))
+
+
 def sustained(children: Own, receivers: dict[str, Box | Shairport], wav: Path, seconds: float,
               folder: Path) -> dict[str, dict[str, Any]]:
     """One long stream to each receiver at once: CPU, RSS, and output position over time."""
@@ -356,7 +368,8 @@ def sustained(children: Own, receivers: dict[str, Box | Shairport], wav: Path, s
             continue
         t = np.array([r[0] for r in window]) - window[0][0]
         frames = np.array([r[1] for r in window], dtype=float)
-        slope, intercept = np.polyfit(t, frames, 1)
+        slope = theil_sen_slope(t, frames)
+        intercept = float(np.median(frames - slope * t))
         residual = frames - (slope * t + intercept)
         span = window[-1][0] - window[0][0]
         step = max(1, len(window) // 120)  # about 120 points of (seconds, deviation from the line in ms)
@@ -367,6 +380,7 @@ def sustained(children: Own, receivers: dict[str, Box | Shairport], wav: Path, s
             "window_s": span,
             "drift_ms_per_min": (slope / RATE - 1.0) * 60_000,
             "jitter_ms": float(np.max(np.abs(residual))) / RATE * 1000,
+            "off_line_pct": float(np.mean(np.abs(residual) > STALL_MS / 1000 * RATE)) * 100,
             "cpu_pct": (window[-1][2] - window[0][2]) / span * 100,
             "idle_cpu_pct": idle[name][0] * 100,
             "rss_mib": max(r[3] for r in window) / 2**20,
@@ -476,23 +490,25 @@ def section(res: dict[str, Any]) -> list[str]:
         "",
         f"**One ALAC stream held for {res['drift_minutes']:g} min** (both receivers at once, {SETTLE:g} s after "
         "the first sound left out): CPU and RSS of the receiver process (psutil) against its idle figures; "
-        "drift = slope of frames written against the machine's monotonic clock, which is also the sender's "
+        "drift = Theil-Sen slope (median of pairwise slopes, so that a stall of a busy machine -- output "
+        "late, then caught up -- does not tilt it) of frames written against the machine's monotonic "
+        "clock, which is also the sender's "
         "clock (pyatv paces its packets by it and stamps its sync packets with it, on this machine): both "
         "receivers schedule playback on the sender's clock, so a figure here is how far their output pace "
         "strays from the sender's. The `wav` backend has no clock of its own: a sound card's drift is not "
         "part of this figure. The longer window the issue asks for (10 min) is a separate run: "
         "`bench/airplay_audio.py --drift-minutes 10` (figures in docs/airplay.md).",
         "",
-        "| receiver | window (min) | drift (ms/min) | max deviation from the line (ms) | CPU, % of one core "
-        "(idle) | RSS MiB (idle) |",
-        "| --- | --- | --- | --- | --- | --- |",
+        f"| receiver | window (min) | drift (ms/min) | max deviation from the line (ms) | samples > {STALL_MS:g} ms "
+        "off it | CPU, % of one core (idle) | RSS MiB (idle) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, row in (res.get("sustained") or {}).items():
         if "drift_ms_per_min" not in row:
-            lines.append(f"| {name} | – | {row.get('error')} | | | |")
+            lines.append(f"| {name} | – | {row.get('error')} | | | | |")
             continue
         lines.append(f"| {name} | {row['window_s'] / 60:.2f} | {row['drift_ms_per_min']:+.3f} | "
-                     f"{row['jitter_ms']:.1f} | {row['cpu_pct']:.1f} ({row['idle_cpu_pct']:.1f}) | "
+                     f"{row['jitter_ms']:.1f} | {row.get('off_line_pct', 0):.1f} % | {row['cpu_pct']:.1f} ({row['idle_cpu_pct']:.1f}) | "
                      f"{row['rss_mib']:.1f} ({row['idle_rss_mib']:.1f}) |")
     return lines
 

@@ -46,6 +46,14 @@ def test_verdicts_and_section() -> None:
     assert rows[1][2] == "0.200 ms/min" and rows[1][3] is True and "0.92 min window" in rows[1][0]
     text = "\n".join(airplay_audio.section(res))
     assert "| shairport-sync | 1000.0 | 1000.0 | 1000.0 | 1000.0 | 1 |" in text
-    assert "| shairport-sync | – | nothing was played |" in text
+    assert "| shairport-sync | – | nothing was played | | | | |" in text
     assert [r[3] for r in airplay_audio.verdicts({})] == [None, None]
     assert airplay_audio.section({"error": "pyatv missing"}) == ["Not measured: pyatv missing"]
+
+
+def test_drift_line_ignores_a_stall() -> None:
+    t = np.arange(0, 60, 0.25)
+    frames = t * 44100 * (1 + 0.5 / 60_000)  # 0.5 ms/min fast
+    frames[100:104] -= 0.3 * 44100  # a 300 ms stall, then caught up
+    slope = airplay_audio.theil_sen_slope(t, frames)
+    assert abs((slope / 44100 - 1) * 60_000 - 0.5) < 0.01
