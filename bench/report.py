@@ -263,7 +263,10 @@ def render(results: dict[str, Any]) -> str:
 
     lines: list[str] = ["# Performance", ""]
     load = meta.get("other_load_pct")
-    if not verdicts:
+    if load is None:
+        lines += ["> **The media parts (sections 1-5) have not been measured: only protocol sections were run "
+                  "(`--only`). Run `bench/run.py` without `--only` for them.**", ""]
+    elif not verdicts:
         lines += [f"> **No PASS/FAIL in this document: other processes used {_f(load, 0)} % of one core during "
                   f"the run (the limit is {meta.get('quiet_limit_pct', 20):.0f} %; measured with psutil as the "
                   "machine's busy CPU time minus the benchmark's own processes). The figures below were taken on "

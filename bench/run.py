@@ -553,6 +553,9 @@ def _write(results: dict[str, Any], args: argparse.Namespace) -> int:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(text + "\n")
         log(f"wrote {args.out} and {RESULTS / 'latest.json'} ({meta.get('duration_s', 0) / 60:.1f} min of measuring)")
+    if meta.get("other_load_pct") is None:
+        log("the media parts (1-5) have never been measured: run bench/run.py without --only")
+        return 0
     if not report.quiet(results):
         log(f"NO VERDICTS: other processes used {meta['other_load_pct']:.0f} % of a core during this run (limit "
             f"{meta['quiet_limit_pct']:.0f} %); the document says so and gives no PASS/FAIL. Rerun on a quiet "
