@@ -52,6 +52,7 @@ from .model import (
     Screen,
     ServiceAdvertisement,
     SessionRequest,
+    StreamRole,
     Tile,
     WfdSubelement,
 )
@@ -91,6 +92,7 @@ __all__ = [
     "Screen",
     "ServiceAdvertisement",
     "SessionRequest",
+    "StreamRole",
     "Tile",
     "WfdSubelement",
     "ReceiverError",
