@@ -65,8 +65,9 @@ class SessionMedia:
         return next((link for link in self.links if link.caps.kind == kind and link.role is role), None)
 
     def video_roles(self) -> tuple[StreamRole, ...]:
-        """Roles of the attached video streams, in attach order."""
-        return tuple(link.role for link in self.links if link.caps.kind == VIDEO)
+        """Roles of the attached video streams, main first (``StreamRole`` order)."""
+        roles = {link.role for link in self.links if link.caps.kind == VIDEO}
+        return tuple(role for role in StreamRole if role in roles)
 
     async def close(self) -> None:
         for link in self.links:

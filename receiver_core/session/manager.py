@@ -85,7 +85,7 @@ class Session:
 
     @property
     def video_streams(self) -> tuple[StreamRole, ...]:
-        """What the session shows (``StreamRole`` of each attached video stream, in attach order):
+        """What the session shows (``StreamRole`` of each attached video stream, main first):
         a layout policy places a ``CAMERA`` as an inset or a tile of its own."""
         return tuple(self.media.video_roles()) if self.media is not None else ()
 
