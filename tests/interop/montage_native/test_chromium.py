@@ -271,8 +271,10 @@ async def test_screen_with_camera_shows_the_inset_and_microphone_is_heard(native
         assert box.rx.audio.focus == session.id
         # the guest turns the camera off: the inset leaves the screen, the screen goes on
         peer = next(iter(box.web.clients)).peer
+        clicked = time.monotonic()
         await page.click("#camera-toggle")
         await wait_for(lambda: session.video_streams == (StreamRole.MAIN,), 10, "the camera stream to be detached")
+        print(f"camera off -> inset removed after {time.monotonic() - clicked:.2f} s")
         assert not peer.camera_on and f"{session.id}/camera" not in box.rx.display.surfaces
         assert [t.key for t in box.rx.display.layout.tiles] == [session.id]
         await wait_for(lambda: greenish(median(composite_rgb(box), left_half)), 5, "the screen where the inset was")
@@ -281,8 +283,10 @@ async def test_screen_with_camera_shows_the_inset_and_microphone_is_heard(native
         await asyncio.sleep(1.0)
         assert main.stats.decoded > decoded and box.rx.sessions.all() == [session]  # still sharing
         # and on again: the same negotiated sender gets a new camera track, the inset comes back
+        clicked = time.monotonic()
         await page.click("#camera-toggle")
         await wait_for(inset_shown, 15, "the camera inset after turning the camera on again")
+        print(f"camera on -> inset shown after {time.monotonic() - clicked:.2f} s")
         # (at least twice: a camera starved of CPU for camera_idle_seconds is taken off and put back)
         assert peer.camera_attachments >= 2 and peer.ignored_tracks == 0, peer.status()
         # the microphone off and on: no audio while off, the same audio link again when on
