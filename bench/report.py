@@ -29,6 +29,54 @@ def quiet(results: dict[str, Any]) -> bool:
     return load is not None and load <= meta.get("quiet_limit_pct", 20.0)
 
 
+def section_quiet(entry: dict[str, Any], limit: float = 20.0) -> bool:
+    """True when a protocol section may show verdicts: measured, and others used at most the limit meanwhile."""
+    load = entry.get("other_load_pct")
+    return "results" in entry and load is not None and load <= limit
+
+
+def _protocol_parts(results: dict[str, Any]) -> tuple[list[list[str]], list[str]]:
+    """Verdict rows and document sections of the protocol benchmarks (``bench/sections.py``)."""
+    import sections
+
+    rows: list[list[str]] = []
+    lines: list[str] = []
+    stored = results.get("protocols", {})
+    limit = results.get("meta", {}).get("quiet_limit_pct", 20.0)
+    for number, name in enumerate(sections.NAMES, start=6):
+        entry = stored.get(name)
+        try:
+            module = sections.load(name)
+            title = module.TITLE
+        except Exception as exc:
+            module, title = None, name
+            problem = f"{type(exc).__name__}: {exc}"
+        lines += [f"## {number}. {title}", ""]
+        if module is None:
+            lines += [f"Not measured: the section cannot be loaded ({problem}).", ""]
+            rows.append([f"{title}: every row", "–", "not measured", "–"])
+            continue
+        if entry is None:
+            lines += [f"Not measured in the stored results: run `bench/run.py --only {name}`.", ""]
+            rows.append([f"{title}: every row", "–", "not measured", "–"])
+            continue
+        ok_to_judge = section_quiet(entry, limit)
+        lines += [f"Measured {entry.get('date', '?')} ({entry.get('profile', '?')} profile, "
+                  f"{entry.get('duration_s', 0) / 60:.1f} min); other processes used "
+                  f"{_f(entry.get('other_load_pct'), 0)} % of one core meanwhile"
+                  + ("." if ok_to_judge else f" (limit {limit:.0f} %): **no verdicts for this section**."), ""]
+        if "error" in entry:
+            lines += [f"> **This section did not finish: {entry['error']}.**", ""]
+        if "results" not in entry:
+            rows.append([f"{title}: every row", "–", "failed", "–"])
+            continue
+        for what, target, measured, ok in module.verdicts(entry["results"]):
+            shown = "–" if ok is None else (_verdict(ok) if ok_to_judge else "no verdict (busy)")
+            rows.append([what, target, measured, shown])
+        lines += module.section(entry["results"]) + [""]
+    return rows, lines
+
+
 def _f(value: Any, digits: int = 1, unit: str = "") -> str:
     if value is None:
         return "–"
@@ -74,6 +122,11 @@ HOW_TO_RUN = [
     "`--require-quiet` refuses to start when the machine is busy (exit 3); without it a busy run still "
     "measures, writes every figure, but no PASS/FAIL, and says so at the top (exit 4). Optional: "
     "`.venv-test/bin/pip install py-spy` for the CPU profile of the quad view.",
+    "",
+    "The protocol sections (6 onwards) are modules of the same run (`bench/sections.py`); "
+    "`--only NAME[,NAME...]` measures just those parts (`throughput`, `live`, `glass`, or a section name) and "
+    "keeps every other part's stored results; each section says when it was measured and how busy the machine "
+    "was meanwhile, and gives verdicts only when others used at most 20 % of one core.",
 ]
 
 
@@ -210,7 +263,10 @@ def render(results: dict[str, Any]) -> str:
 
     lines: list[str] = ["# Performance", ""]
     load = meta.get("other_load_pct")
-    if not verdicts:
+    if load is None:
+        lines += ["> **The media parts (sections 1-5) have not been measured: only protocol sections were run "
+                  "(`--only`). Run `bench/run.py` without `--only` for them.**", ""]
+    elif not verdicts:
         lines += [f"> **No PASS/FAIL in this document: other processes used {_f(load, 0)} % of one core during "
                   f"the run (the limit is {meta.get('quiet_limit_pct', 20):.0f} %; measured with psutil as the "
                   "machine's busy CPU time minus the benchmark's own processes). The figures below were taken on "
@@ -265,6 +321,8 @@ def render(results: dict[str, Any]) -> str:
         after = statistics.median(mem["after"])
         rows.append(["RSS 10 s after every sender left, above idle", "≤ 10 MB",
                      f"{_mb(after):.1f} MB ({after:.1f} MiB)", mem_verdict(after, TARGETS["after_leave_mb"])])
+    protocol_rows, protocol_lines = _protocol_parts(results)
+    rows += protocol_rows
     lines += ["## Verdicts", ""]
     lines += _table(["What", "Target", "Measured (median)", "Result"], rows) if rows else ["(nothing measured)"]
     lines += ["", "MB = 10^6 bytes, MiB = 2^20 bytes; a memory verdict is PASS or FAIL when both readings of "
@@ -495,6 +553,8 @@ def render(results: dict[str, Any]) -> str:
     lines += _table(["Run", "Streams", "fps", "decode ms p50 / p99", "added ms p50 / p99", "composite ms p50 / p99",
                      "box CPU", "other load"], lrows)
     lines += [""]
+
+    lines += protocol_lines
 
     notes = results.get("notes", [])
     if notes:

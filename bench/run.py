@@ -12,7 +12,11 @@ Measures (the generated document gives the method of each):
    ``ffmpeg`` process doing ``scale`` + ``xstack`` on the same four streams, in the same run;
 3. glass-to-glass latency: ``bench/clock.py`` senders paint their frame numbers into the picture
    and log when each frame was sent; the box's composite is read back (``bench/glassbox.py``);
-4. memory: RSS idle, per stream, and 10 s after every sender has left.
+4. memory: RSS idle, per stream, and 10 s after every sender has left;
+5. the protocol sections (``bench/sections.py``: AirPlay audio and mirroring, Miracast, browser
+   sharing), each its own module, after the media parts. ``--only NAME[,NAME...]`` measures just those
+   parts (media: ``throughput``, ``live``, ``glass``; or a section name) and keeps every other part's
+   stored results from ``bench/results/latest.json``.
 
 Verdicts are medians (the best is shown beside). **The run writes no PASS/FAIL when processes
 other than its own used more than 20 % of one core over the run** (psutil: the machine's busy
@@ -40,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import clock  # noqa: E402
 import report  # noqa: E402
+import sections  # noqa: E402
 import streams as stream_mod  # noqa: E402
 import xstack  # noqa: E402
 from common import (  # noqa: E402
@@ -384,6 +389,44 @@ def notes(results: dict[str, Any]) -> list[str]:
     return out
 
 
+# ------------------------------------------------------------------------------------------ protocol sections
+
+
+def protocols(names: list[str], quick: bool, children: Children) -> dict[str, dict[str, Any]]:
+    """Measure each protocol section in turn; one that fails is recorded with its error, the rest go on."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in names:
+        entry: dict[str, Any] = {"date": dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+                                 "profile": "quick" if quick else "full"}
+        log(f"section {name}: measuring")
+        meter, t0 = OtherLoad(), time.monotonic()
+        try:
+            entry["results"] = sections.load(name).measure(quick, children)
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:
+            entry["error"] = f"{type(exc).__name__}: {exc}"
+            traceback.print_exc()
+        entry["duration_s"] = time.monotonic() - t0
+        entry["other_load_pct"] = meter.pct()
+        log(f"section {name}: {entry['duration_s'] / 60:.1f} min, other load {entry['other_load_pct']:.0f} %"
+            + (f", FAILED: {entry['error']}" if "error" in entry else ""))
+        out[name] = entry
+    return out
+
+
+def _selection(only: str | None) -> tuple[set[str], list[str]]:
+    """(media parts, protocol sections) to measure; ``--only`` narrows both."""
+    if not only:
+        return set(sections.MEDIA_PARTS), list(sections.NAMES)
+    asked = [name.strip() for name in only.split(",") if name.strip()]
+    unknown = [n for n in asked if n not in sections.MEDIA_PARTS and n not in sections.NAMES]
+    if unknown:
+        raise SystemExit(f"--only: unknown part(s) {', '.join(unknown)}; known: "
+                         f"{', '.join(sections.MEDIA_PARTS + sections.NAMES)}")
+    return {n for n in asked if n in sections.MEDIA_PARTS}, [n for n in sections.NAMES if n in asked]
+
+
 # ------------------------------------------------------------------------------------------ main
 
 
@@ -395,6 +438,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-throughput", action="store_true")
     p.add_argument("--skip-live", action="store_true")
     p.add_argument("--skip-glass", action="store_true")
+    p.add_argument("--skip-protocols", action="store_true", help="measure none of the protocol sections")
+    p.add_argument("--only", metavar="PARTS",
+                   help="comma-separated parts to measure (throughput, live, glass, or a protocol section: "
+                        + ", ".join(sections.NAMES) + "); every other part keeps its stored results")
     p.add_argument("--no-profile", action="store_true",
                    help="skip the 10 s py-spy sample of the box after the first quad window (taken when py-spy is "
                         "installed in the venv; it does not overlap any measurement)")
@@ -414,6 +461,9 @@ def main(argv: list[str] | None = None) -> int:
         cfg["reps"] = args.reps
     if args.live_reps:
         cfg["live_reps"] = args.live_reps
+    media_parts, protocol_names = _selection(args.only)
+    if args.skip_protocols:
+        protocol_names = []
     command = ".venv-test/bin/python bench/run.py" + ("" if argv is None and len(sys.argv) == 1 else
                                                       " " + " ".join(sys.argv[1:] if argv is None else argv))
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -433,8 +483,15 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, terminate)
-    results: dict[str, Any] = {"machine": machine(), "versions": versions(), "streams": {}, "live": [],
-                               "glass": []}
+    stored = RESULTS / "latest.json"
+    if args.only and stored.exists():  # a partial run: the parts not measured keep their stored results
+        results: dict[str, Any] = json.loads(stored.read_text())
+        results.setdefault("protocols", {})
+    else:
+        results = {"machine": machine(), "versions": versions(), "streams": {}, "live": [], "glass": [],
+                   "protocols": {}}
+    if not media_parts:
+        return _measure_sections(results, protocol_names, args, children, load, started)
     results["meta"] = {"command": command, "date": dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
                        "profile": "quick" if args.quick else "full", "config": cfg, "load_before_pct": before,
                        "quiet_limit_pct": QUIET_LIMIT_PCT}
@@ -442,11 +499,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         files = {name: stream_mod.make(name, cfg["seconds"]) for name in ("zerolatency", "default", "clock")}
         results["streams"] = {name: {k: v for k, v in facts.items() if k != "path"} for name, facts in files.items()}
-        if not args.skip_throughput:
+        if "throughput" in media_parts and not args.skip_throughput:
             results["throughput"] = throughput(cfg, files, quiet)
-        if not args.skip_live:
+        if "live" in media_parts and not args.skip_live:
             results["live"] = live(cfg, children, files["zerolatency"]["path"], quiet, not args.no_profile)
-        if not args.skip_glass:
+        if "glass" in media_parts and not args.skip_glass:
             results["glass"] = glass(cfg, children, files["clock"]["path"], quiet)
     except KeyboardInterrupt as exc:
         failed = f"interrupted ({exc})"
@@ -460,9 +517,31 @@ def main(argv: list[str] | None = None) -> int:
     results["meta"]["xstack_recipe"] = xstack.recipe()
     if failed:
         results["meta"]["failed"] = failed
+        (RESULTS / "latest.json").write_text(json.dumps(results, indent=1, default=str))
+        _write(results, args)
+        return 1
+    return _measure_sections(results, protocol_names, args, children, load, started)
+
+
+def _measure_sections(results: dict[str, Any], names: list[str], args: argparse.Namespace, children: Children,
+                      load: OtherLoad, started: float) -> int:
+    """The protocol sections after the media parts (or alone), then the document."""
+    try:
+        results.setdefault("protocols", {}).update(protocols(names, bool(args.quick), children))
+    except KeyboardInterrupt as exc:
+        results.setdefault("meta", {})["failed"] = f"interrupted during the protocol sections ({exc})"
+    finally:
+        children.close()
+    meta = results.setdefault("meta", {"command": "(media parts never measured)", "date": "–", "profile": "–",
+                                       "quiet_limit_pct": QUIET_LIMIT_PCT, "other_load_pct": None})
+    meta.setdefault("quiet_limit_pct", QUIET_LIMIT_PCT)
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=1, default=str))
     code = _write(results, args)
-    return 1 if failed else code
+    busy_sections = [n for n in names if not report.section_quiet(results["protocols"][n])]
+    failed = [n for n in names if "error" in results["protocols"][n]]
+    if failed or "failed" in meta:
+        return 1
+    return 4 if busy_sections else code
 
 
 def _write(results: dict[str, Any], args: argparse.Namespace) -> int:
@@ -474,6 +553,9 @@ def _write(results: dict[str, Any], args: argparse.Namespace) -> int:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(text + "\n")
         log(f"wrote {args.out} and {RESULTS / 'latest.json'} ({meta.get('duration_s', 0) / 60:.1f} min of measuring)")
+    if meta.get("other_load_pct") is None:
+        log("the media parts (1-5) have never been measured: run bench/run.py without --only")
+        return 0
     if not report.quiet(results):
         log(f"NO VERDICTS: other processes used {meta['other_load_pct']:.0f} % of a core during this run (limit "
             f"{meta['quiet_limit_pct']:.0f} %); the document says so and gives no PASS/FAIL. Rerun on a quiet "

@@ -16,6 +16,7 @@ if _os.path.basename(_sys.argv[0] if _sys.argv else "") == "montage-receiver":
     _signal.signal(_signal.SIGHUP, _signal.SIG_IGN)
 
 from ._version import __version__  # noqa: E402 - after the signal disposition on purpose
+from .admin.client import BoxClient
 from .config.schema import SectionRegistry, SettingError, setting
 from .context import PluginContext
 from .errors import (
@@ -37,6 +38,7 @@ from .media.caps import MediaCaps, MediaEnded, MediaPacket, MediaSource, QueueSo
 from .model import (
     Admission,
     AuthDecision,
+    CliCommand,
     IdleState,
     Layout,
     ListenerSpec,
@@ -78,6 +80,8 @@ __all__ = [
     "SessionState",
     "Admission",
     "AuthDecision",
+    "BoxClient",
+    "CliCommand",
     "IdleState",
     "Layout",
     "ListenerSpec",

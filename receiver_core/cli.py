@@ -1,4 +1,5 @@
-"""``montage-receiver``: run the box, list plugins, check and show config, status, network, passwords.
+"""``montage-receiver``: run the box, list plugins, check and show config, status, network, passwords,
+and the commands plugins add (``receiver_cli_commands``: ``montage-receiver <plugin> <command>``).
 
 Exit status: 0 fine, 1 runtime failure (e.g. no running box answers), 2 bad configuration or usage.
 """
@@ -8,24 +9,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import ipaddress
 import json
 import logging
 import sys
 import urllib.error
-import urllib.request
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from ._version import __version__
+from .admin.client import BoxClient
 from .config import DEFAULT_PATH, config_descriptions, config_to_dict, dump_toml, read_toml
 from .errors import ConfigError, PluginError
+from .model import CliCommand
 
 __all__ = ["main"]
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> tuple[argparse.ArgumentParser, Any]:
+    """The core's parser and its command subparsers (plugin commands are added there)."""
     p = argparse.ArgumentParser(prog="montage-receiver", description="Wireless presentation receiver.")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument("-c", "--config", help=f"config file (default {DEFAULT_PATH}; absent = built-in defaults)")
@@ -45,17 +46,71 @@ def _parser() -> argparse.ArgumentParser:
     net = sub.add_parser("net", help="interfaces, roles and addresses")
     net.add_argument("--json", action="store_true")
     sub.add_parser("hash-password", help="read a password, print the scrypt hash for [status] admin_password_hash")
-    miracast = sub.add_parser("miracast", help="Miracast sink").add_subparsers(dest="miracast_command", required=True)
-    connect = miracast.add_parser("connect", help="connect the running box to a Wi-Fi Display source; exit 0 "
-                                                  "once playing")
-    connect.add_argument("target", metavar="HOST[:PORT]", help="the source's RTSP address (port 7236 by default)")
-    return p
+    return p, sub
+
+
+CORE_COMMANDS = frozenset({"run", "plugins", "config", "status", "net", "hash-password"})
+
+
+def _named_command(argv: Sequence[str]) -> tuple[str | None, str | None]:
+    """(config path, first command word) of a command line, without validating the rest."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("-c", "--config")
+    pre.add_argument("-v", "--verbose", action="store_true")
+    known, rest = pre.parse_known_args(argv)
+    words = [word for word in rest if not word.startswith("-")]
+    return known.config, (words[0] if words else None)
+
+
+def _plugin_commands(config_path: str | None) -> tuple[Any, dict[str, list[CliCommand]]]:
+    """The configuration and the commands each active plugin offers (``receiver_cli_commands``)."""
+    config, pm = _load(config_path)
+    offered: dict[str, list[CliCommand]] = {}
+    for plugin, commands in pm.call_each("receiver_cli_commands"):
+        if plugin in CORE_COMMANDS:
+            print(f"plugin {plugin}: commands refused: {plugin!r} is a core command", file=sys.stderr)
+            continue
+        names: set[str] = set()
+        for command in commands:
+            if command.name in names:
+                print(f"plugin {plugin}: command {command.name!r} refused: given twice", file=sys.stderr)
+                continue
+            names.add(command.name)
+            offered.setdefault(plugin, []).append(command)
+    return config, offered
+
+
+def _add_plugin_commands(sub: Any, offered: dict[str, list[CliCommand]]) -> None:
+    """``<plugin> <command>`` parsers; the chosen command's ``run`` lands in ``args.plugin_run``."""
+    for plugin, commands in sorted(offered.items()):
+        group = sub.add_parser(plugin, help=f"commands of the {plugin} plugin")
+        names = group.add_subparsers(dest="plugin_command", required=True)
+        for command in commands:
+            command_parser = names.add_parser(command.name, help=command.help)
+            if command.arguments is not None:
+                command.arguments(command_parser)
+            command_parser.set_defaults(plugin_run=command.run)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser, sub = _parser()
+    config_path, word = _named_command(argv)
+    config: Any = None
+    if word not in CORE_COMMANDS and "--version" not in argv:
+        try:  # maybe a plugin's command: load the plugins (not the box) to learn their commands
+            config, offered = _plugin_commands(config_path)
+        except (ConfigError, PluginError) as exc:
+            if word is not None:
+                print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+                return 2
+            offered = {}  # plain --help or no command at all: argparse answers
+        _add_plugin_commands(sub, offered)
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if getattr(args, "plugin_run", None) is not None:
+        return int(args.plugin_run(args, BoxClient(config)))
     try:
         return _dispatch(args)
     except ConfigError as exc:
@@ -86,8 +141,6 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _net(args)
     if args.command == "hash-password":
         return _hash_password()
-    if args.command == "miracast":
-        return _miracast_connect(args)
     raise AssertionError(args.command)
 
 
@@ -98,72 +151,11 @@ def _load(path: str | None) -> tuple[Any, Any]:
     return load_plugins_and_config(raw, source=source)
 
 
-def _api_call(config: Any, method: str, path: str, body: dict[str, Any] | None = None, *,
-              timeout: float = 3.0) -> tuple[int, Any]:
-    """One request to the running box's status API: plain HTTP on loopback, TLS with the box's own
-    certificate pinned otherwise. A change sends the admin password when one is set (from
-    ``MONTAGE_RECEIVER_ADMIN_PASSWORD`` or a prompt). Returns (HTTP status, decoded JSON answer)."""
-    import base64
-    import os
-
-    from .admin.api import local_host, status_url
-
-    headers = {"Content-Type": "application/json"} if body is not None else {}
-    if method != "GET" and config.status.admin_password_hash:
-        password = os.environ.get("MONTAGE_RECEIVER_ADMIN_PASSWORD") or getpass.getpass("admin password: ")
-        headers["Authorization"] = "Basic " + base64.b64encode(f"admin:{password}".encode()).decode()
-    data = json.dumps(body).encode() if body is not None else None
-    if not ipaddress.ip_address(config.status.bind).is_loopback:  # the API speaks TLS: pin its certificate
-        from .admin.tls import certificate_path, pinned_request
-
-        cert = certificate_path(Path(config.receiver.state_dir), config.status.tls_cert)
-        status, raw = pinned_request(local_host(config.status.bind), config.status.port, method, path, cert,
-                                     body=data, headers=headers, timeout=timeout)
-    else:
-        request = urllib.request.Request(status_url(config.status.bind, config.status.port) + path, method=method,
-                                         data=data, headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - local status API
-                status, raw = response.status, response.read()
-        except urllib.error.HTTPError as exc:
-            status, raw = exc.code, exc.read()
-    try:
-        return status, json.loads(raw) if raw else {}
-    except ValueError:
-        return status, {}
-
-
-def _api_get(config: Any, path: str) -> Any:
-    status, answer = _api_call(config, "GET", path)
-    if status != 200:
-        raise OSError(f"HTTP {status}: {answer.get('error', '') if isinstance(answer, dict) else ''}")
-    return answer
-
-
-def _miracast_connect(args: argparse.Namespace) -> int:
-    """``miracast connect HOST[:PORT]``: the plugin's admin route does the work inside the running box."""
-    config, _pm = _load(args.config)
-    try:
-        status, answer = _api_call(config, "POST", "/plugins/miracast/connect", {"target": args.target}, timeout=60)
-    except (OSError, urllib.error.URLError, ValueError) as exc:
-        print(f"miracast connect: no running box answers ({exc})", file=sys.stderr)
-        return 1
-    if status == 200 and answer.get("ok"):
-        print(f"playing: session {answer.get('session', '')}")
-        return 0
-    if status == 404:
-        reason = "the Miracast plugin is not running on the box"
-    else:
-        reason = answer.get("reason") or answer.get("error") or f"HTTP {status}"
-    print(f"miracast connect: {' '.join(str(reason).split())}", file=sys.stderr)
-    return 1
-
-
 def _plugins_list(args: argparse.Namespace) -> int:
     config, pm = _load(args.config)
     source = "loaded now (the box is not running)"
     try:
-        rows = _api_get(config, "/api/plugins")
+        rows = BoxClient(config).get("/api/plugins")
         source = "from the running box"
     except (OSError, urllib.error.URLError, ValueError):
         from .app import Receiver
@@ -213,7 +205,7 @@ def _status(args: argparse.Namespace) -> int:
     core = {k: v for k, v in raw.items() if k != "plugin"}
     config = build_config(core, SectionRegistry(), {}, plugins=plugin_settings(core))
     try:
-        status = _api_get(config, "/api/status")
+        status = BoxClient(config).get("/api/status")
     except (OSError, urllib.error.URLError, ValueError) as exc:
         print(f"no receiver answers on {config.status.bind}:{config.status.port} ({exc})", file=sys.stderr)
         return 1

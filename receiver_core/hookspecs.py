@@ -34,6 +34,7 @@ import pluggy
 from .model import (
     Admission,
     AuthDecision,
+    CliCommand,
     Layout,
     ListenerSpec,
     Overlay,
@@ -452,6 +453,24 @@ def receiver_status(ctx: PluginContext) -> dict[str, Any] | None:
     """
 
 
+@hookspec
+def receiver_cli_commands(ctx: PluginContext) -> Sequence[CliCommand] | None:
+    """Subcommands of ``montage-receiver`` that belong to this plugin: ``montage-receiver <plugin> <name>``.
+
+    :param ctx: the calling plugin's context. The CLI process loads the plugins and the
+        configuration (``ctx.config(...)`` works) but runs no box: nothing is started, bound or
+        advertised, and the box facades (sessions, media, display) are not there.
+    :return: a list of ``CliCommand``. Each command's ``run(args, client)`` runs in the CLI process
+        and talks to the running box through ``client`` (a ``BoxClient``), usually to one of the
+        plugin's own ``receiver_admin_routes``.
+
+    Called *each* by the CLI only, and only when the command line names a command that is not the
+    core's (``run``, ``status``, ``config`` ...). A plugin whose name is a core command, or that
+    gives two commands the same name, has those commands refused with a line on stderr. If it
+    raises, that plugin is marked failed and offers no commands; the others still do.
+    """
+
+
 # ============================================================================================ results
 
 _NOTHING = Returns()
@@ -484,6 +503,7 @@ RESULTS: Mapping[str, Returns] = {
     "receiver_network_changed": _MAY_AWAIT,
     "receiver_admin_routes": Returns(Route, many=True),
     "receiver_status": Returns(dict),
+    "receiver_cli_commands": Returns(CliCommand, many=True),
 }
 
 #: Hooks plugins declare through ``receiver_addhooks`` answer anything (their declarer documents it).

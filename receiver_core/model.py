@@ -5,10 +5,16 @@ from __future__ import annotations
 import enum
 import ipaddress
 import math
+import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
+
+if TYPE_CHECKING:
+    import argparse
+
+    from .admin.client import BoxClient
 
 __all__ = [
     "PluginManifest",
@@ -309,6 +315,31 @@ class Route:
     path: str
     handler: Callable[..., Any] = attrs.field(eq=False)
     public: bool = False
+
+
+_CLI_NAME = re.compile(r"[a-z][a-z0-9-]{0,31}")
+
+
+def _cli_name(_instance: object, _attribute: object, value: str) -> None:
+    if not _CLI_NAME.fullmatch(value):
+        raise ValueError(f"CLI command name {value!r}: lowercase letters, digits and '-', 1-32 characters")
+
+
+@attrs.frozen
+class CliCommand:
+    """A subcommand a plugin adds to ``montage-receiver [--config F] <plugin> <name> ...``.
+
+    ``arguments(parser)`` declares its arguments on an ``argparse`` parser (optional);
+    ``run(args, client)`` runs in the CLI process, not in the box: it gets the parsed arguments and
+    a ``BoxClient`` for the running box's status API (the plugin's own admin routes are under
+    ``/plugins/<name>/``), prints what it has to say and returns the exit status (0 done, non-zero
+    with a one-line reason on stderr).
+    """
+
+    name: str = attrs.field(validator=_cli_name)
+    help: str
+    run: Callable[[argparse.Namespace, BoxClient], int] = attrs.field(eq=False)
+    arguments: Callable[[argparse.ArgumentParser], None] | None = attrs.field(default=None, eq=False)
 
 
 # --------------------------------------------------------------------------------------------- display

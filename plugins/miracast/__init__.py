@@ -2,7 +2,8 @@
 
 The class below only delegates: ``rtsp``/``params``/``wfd`` speak WFD (sans-I/O), ``mice`` parses
 TCP 7250 messages (sans-I/O), ``connection`` is the RTSP client + RTP receiver + watchdog, ``session``
-turns each source into a core session, ``service`` holds the plugin's state. Wi-Fi Direct (P2P) is
+turns each source into a core session, ``service`` holds the plugin's state, ``cli`` is the
+``miracast connect`` command. Wi-Fi Direct (P2P) is
 part 2 of the work and not wired yet.
 """
 
@@ -12,6 +13,7 @@ from typing import Any
 
 from receiver_core import (
     AuthDecision,
+    CliCommand,
     IdleState,
     ListenerSpec,
     NetInterface,
@@ -26,6 +28,7 @@ from receiver_core import (
     hookimpl,
 )
 
+from .cli import COMMANDS
 from .config import MiracastConfig
 from .manifest import manifest
 from .service import MiracastService
@@ -86,6 +89,11 @@ class MiracastPlugin:
     def receiver_admin_routes(self) -> list[Route]:
         """``POST /plugins/miracast/connect`` ``{"target": "HOST[:PORT]"}``: connect to a source (admin only)."""
         return [Route("POST", "/connect", self._connect_route)]
+
+    @hookimpl
+    def receiver_cli_commands(self) -> list[CliCommand]:
+        """``montage-receiver miracast connect HOST[:PORT]`` (through the route above)."""
+        return list(COMMANDS)
 
     @hookimpl
     def receiver_status(self) -> dict[str, Any] | None:

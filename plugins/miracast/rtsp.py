@@ -35,8 +35,30 @@ def _find_header(headers: tuple[tuple[str, str], ...], name: str) -> str | None:
     return next((value for key, value in headers if key.lower() == lower), None)
 
 
+class _Message:
+    """What requests and responses share: ordered headers, a body, ``header()``, ``cseq``, bytes."""
+
+    __slots__ = ()
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+    def start_line(self) -> str:
+        raise NotImplementedError
+
+    def header(self, name: str) -> str | None:
+        """The first header called ``name`` (any case), or ``None``."""
+        return _find_header(self.headers, name)
+
+    @property
+    def cseq(self) -> int:
+        return _cseq(self.header("CSeq"))
+
+    def to_bytes(self) -> bytes:
+        return _serialize(self.start_line(), self.headers, self.body)
+
+
 @attrs.frozen
-class Request:
+class Request(_Message):
     """An RTSP request. ``headers`` keep their order and spelling; look them up with ``header()``."""
 
     method: str
@@ -44,19 +66,12 @@ class Request:
     headers: tuple[tuple[str, str], ...] = ()
     body: bytes = b""
 
-    def header(self, name: str) -> str | None:
-        return _find_header(self.headers, name)
-
-    @property
-    def cseq(self) -> int:
-        return _cseq(self.header("CSeq"))
-
-    def to_bytes(self) -> bytes:
-        return _serialize(f"{self.method} {self.url} {_VERSION}", self.headers, self.body)
+    def start_line(self) -> str:
+        return f"{self.method} {self.url} {_VERSION}"
 
 
 @attrs.frozen
-class Response:
+class Response(_Message):
     """An RTSP response."""
 
     status: int
@@ -64,15 +79,8 @@ class Response:
     headers: tuple[tuple[str, str], ...] = ()
     body: bytes = b""
 
-    def header(self, name: str) -> str | None:
-        return _find_header(self.headers, name)
-
-    @property
-    def cseq(self) -> int:
-        return _cseq(self.header("CSeq"))
-
-    def to_bytes(self) -> bytes:
-        return _serialize(f"{_VERSION} {self.status} {self.reason}", self.headers, self.body)
+    def start_line(self) -> str:
+        return f"{_VERSION} {self.status} {self.reason}"
 
 
 Message = Request | Response

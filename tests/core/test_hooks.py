@@ -560,3 +560,67 @@ def _hash(password: str) -> str:
     if password not in _HASHES:
         _HASHES[password] = hash_password(password, n=2**10)
     return _HASHES[password]
+
+
+async def test_hook_receiver_cli_commands(receiver_factory: Any, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """``montage-receiver <plugin> <command>``: the command's arguments, its run in the CLI process with
+    a client of the running box (here calling the plugin's own admin route), its exit status; a plugin
+    named like a core command, a command given twice and a raising plugin are refused, the rest works."""
+    import argparse
+
+    from receiver_core import BoxClient, CliCommand
+    from receiver_core import cli as cli_module
+
+    async def echo(request: web.Request) -> web.Response:
+        return web.json_response({"echo": (await request.json())["word"]})
+
+    def arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("word")
+
+    def shout(args: argparse.Namespace, client: BoxClient) -> int:
+        status, answer = client.request("POST", "/plugins/tools/echo", {"word": args.word})
+        print(f"{status} {answer['echo'].upper()}")
+        return 0 if status == 200 else 1
+
+    class Tools:
+        @hookimpl
+        def receiver_admin_routes(self, ctx: Any) -> list[Route]:
+            return [Route("POST", "/echo", echo)]
+
+        @hookimpl
+        def receiver_cli_commands(self, ctx: Any) -> list[CliCommand]:
+            return [CliCommand("shout", "say it loud", shout, arguments),
+                    CliCommand("shout", "again", lambda args, client: 3),
+                    CliCommand("fail", "exit 3", lambda args, client: 3)]
+
+    class NamedLikeACoreCommand:
+        @hookimpl
+        def receiver_cli_commands(self, ctx: Any) -> list[CliCommand]:
+            return [CliCommand("all", "clash", lambda args, client: 0)]
+
+    class Raises:
+        @hookimpl
+        def receiver_cli_commands(self, ctx: Any) -> list[CliCommand]:
+            raise RuntimeError("no commands today")
+
+    with pytest.raises(ValueError, match="lowercase"):
+        CliCommand("Bad Name", "", lambda args, client: 0)
+    async with receiver_factory(plugins={"tools": Tools()}) as rx:
+        _config, pm = load_plugins_and_config({}, environ={}, entry_points=[], extra_plugins=[
+            ("tools", Tools()), ("status", NamedLikeACoreCommand()), ("raises", Raises())])
+        port = int(rx.admin.url.rsplit(":", 1)[1])  # the config says 0: any free port
+        config = attrs.evolve(rx.config, status=attrs.evolve(rx.config.status, port=port))
+        monkeypatch.setattr(cli_module, "_load", lambda path: (config, pm))
+        assert await asyncio.to_thread(cli_module.main, ["tools", "shout", "hello"]) == 0
+        out, err = capsys.readouterr()
+        assert out.strip() == "200 HELLO"
+        assert "plugin status: commands refused: 'status' is a core command" in err
+        assert "plugin tools: command 'shout' refused: given twice" in err
+        assert pm.records["raises"].state.name.lower() == "failed"
+        assert await asyncio.to_thread(cli_module.main, ["tools", "fail"]) == 3
+        with pytest.raises(SystemExit) as usage:  # argparse: the plugin's own argument is required
+            await asyncio.to_thread(cli_module.main, ["tools", "shout"])
+        assert usage.value.code == 2
+        with pytest.raises(SystemExit):
+            await asyncio.to_thread(cli_module.main, ["raises", "anything"])

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -223,6 +223,37 @@ class Netns:
 
     def pids(self) -> list[int]:
         return [int(p) for p in run(["ip", "netns", "pids", self.name], check=False).split()]
+
+
+@contextlib.contextmanager
+def namespaces(*, loopback_up: bool = False) -> Iterator[Callable[[], Netns]]:
+    """``make()`` creates a fresh namespace (``lo`` up when asked); on exit every process started in
+    them is killed by pid and every namespace is deleted (checked)."""
+    made: list[Netns] = []
+    procs: list[Proc] = []
+
+    def make() -> Netns:
+        name = new_netns_name()
+        run(["ip", "netns", "add", name])
+        ns = Netns(name, procs)
+        made.append(ns)
+        if loopback_up:
+            ns.ip("link", "set", "lo", "up")
+        return ns
+
+    try:
+        yield make
+    finally:
+        for proc in reversed(procs):
+            proc.kill()
+        for ns in made:
+            # anything still inside was started by this test (a grandchild at most): end it by pid
+            for pid in ns.pids():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            run(["ip", "netns", "del", ns.name], check=False)
+        leftover = [ns.name for ns in made if Path("/run/netns", ns.name).exists()]
+        assert not leftover, f"namespaces not deleted: {leftover}"
 
 
 _TCP_EXCHANGE = r"""

@@ -5,9 +5,6 @@ namespaces the tests create and delete."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,7 +17,7 @@ if str(NET) not in sys.path:
     sys.path.insert(0, str(NET))
 
 from boxlab import Box  # noqa: E402, I001
-from netlab import Netns, Proc, new_netns_name, requirements_problem, run  # noqa: E402
+from netlab import Netns, namespaces, requirements_problem  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -33,27 +30,8 @@ def _root_and_iproute2() -> None:
 @pytest.fixture
 def netns() -> Iterator[Callable[[], Netns]]:
     """``netns()`` makes a fresh namespace (loopback up); all of them and their processes go at teardown."""
-    made: list[Netns] = []
-    procs: list[Proc] = []
-
-    def make() -> Netns:
-        name = new_netns_name()
-        run(["ip", "netns", "add", name])
-        ns = Netns(name, procs)
-        ns.ip("link", "set", "lo", "up")
-        made.append(ns)
-        return ns
-
-    try:
+    with namespaces(loopback_up=True) as make:
         yield make
-    finally:
-        for proc in reversed(procs):
-            proc.kill()
-        for ns in made:
-            for pid in ns.pids():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            run(["ip", "netns", "del", ns.name], check=False)
 
 
 @pytest.fixture

@@ -50,8 +50,12 @@ def sh(*argv: str, check: bool = True, timeout: float = 15) -> str:
 
 
 class Netns:
-    def __init__(self) -> None:
+    """A network namespace; ``spawn`` starts its long-running processes (the benchmark passes its
+    ``Children.start`` so that its run ends them), ``subprocess.Popen`` by default."""
+
+    def __init__(self, spawn: Callable[..., subprocess.Popen] | None = None) -> None:
         self.name = f"mcx{os.getpid()}x{next(_counter)}"
+        self.spawn = spawn
         sh("ip", "netns", "add", self.name)
         sh("ip", "-n", self.name, "link", "set", "lo", "up")
 
@@ -61,6 +65,8 @@ class Netns:
     def popen(self, *argv: str | Path, env: dict[str, str] | None = None, log: Path | None = None,
               new_session: bool = False) -> subprocess.Popen:
         out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
+        if self.spawn is not None:
+            return self.spawn(self.argv(*argv), stdout=out, stderr=subprocess.STDOUT, env=env)
         return subprocess.Popen(self.argv(*argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=env, start_new_session=new_session)
 

@@ -5,6 +5,7 @@ messages with mutations, M3/M4 parameter bodies, MS-MICE messages and RTP datagr
 from __future__ import annotations
 
 import os
+import struct
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,8 +16,9 @@ from receiver_plugins.miracast.rtsp import RtspParser
 from receiver_plugins.miracast.wfd import WfdSink
 
 from receiver_core import RemoteProtocolError
+from receiver_core.media.mpegts import TsSources
 
-from .captures import TRANSCRIPTS, load_transcript, mice_source_ready
+from .captures import DATA, TRANSCRIPTS, load_transcript, mice_source_ready
 
 EXAMPLES = int(os.environ.get("MIRACAST_FUZZ_EXAMPLES", "300"))  # fuzz/miracast_fuzz.py raises it
 SOURCE_STREAMS = [b"".join(e["text"].encode() for e in load_transcript(n) if e["from"] == "source") for n in TRANSCRIPTS]
@@ -113,3 +115,34 @@ def test_rtp_and_reorder(packets: list[tuple[int, bytes]]) -> None:
         released += len(buffer.push(sequence, noise))
     released += len(buffer.flush())
     assert released + buffer.late + buffer.duplicates == len(packets)
+
+
+TS_CAPTURE = (DATA / "ts-gnd-0.90.5-h264-cbp-1080p30-aac.ts").read_bytes()[:188 * 70]  # PAT, PMT, video, audio
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(edits, st.lists(st.integers(-3, 3), max_size=20), st.integers(1, 7))
+def test_rtp_ts_path_mutated_capture(changes: list, jitter: list[int], per_datagram: int) -> None:
+    """A real source's TS, mutated, in RTP datagrams with shuffled sequence numbers, through the
+    plugin's media path (``parse_rtp`` → ``ReorderBuffer`` → the core's ``TsSources``): only typed
+    errors, bounded queues."""
+    data = mutate(TS_CAPTURE, changes)
+    chunk = 188 * per_datagram
+    sources: list = []
+    ts = TsSources(on_source=lambda kind, source: sources.append(source))
+    reorder = ReorderBuffer(depth=8)
+    for index, offset in enumerate(range(0, len(data), chunk)):
+        sequence = (index + (jitter[index % len(jitter)] if jitter else 0)) & 0xFFFF
+        datagram = struct.pack("!BBHII", 0x80, 33, sequence, index * 3000, 7) + data[offset:offset + chunk]
+        if jitter and jitter[index % len(jitter)] == 3:
+            datagram = mutate(datagram, [(jitter[0] % 12, 1, b"\xff")])  # damage the RTP header too
+        try:
+            packet = parse_rtp(datagram)
+        except RemoteProtocolError:
+            continue
+        for payload in reorder.push(packet.sequence, packet.payload):
+            ts.feed(payload, float(index))
+    for payload in reorder.flush():
+        ts.feed(payload, 1e6)
+    assert all(len(source._items) <= source.maxsize for source in sources)
+    ts.close()
