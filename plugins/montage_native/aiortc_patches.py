@@ -13,8 +13,8 @@ Patches:
   receivers share the payload types (a guest's screen and camera): the screen's lost packets never
   came back. The patch registers the RTX SSRC (the offer's FID group) with its receiver too.
 
-Not patched yet (see docs/native.md): marker-bit frame completion and NACK deadlines in
-``aiortc.jitterbuffer``/``aiortc.rtcrtpreceiver``.
+The video receive-path fixes (marker-bit frame completion, loss deadline, timed NACKs) are the
+other part of this layer, in ``receive_path``.
 """
 
 from __future__ import annotations
