@@ -3,18 +3,21 @@
     .venv-test/bin/python fuzz/airplay_mirror.py [cases per target, default 100000]
 
 Targets: the mirror stream framing + stream state machine (after valid codec data, clear and
-AES-CTR), codec records (avcC/hvcC/hvc1), AVCC payloads, mirror SETUP plists. Each target must only
+AES-CTR), codec records (avcC/hvcC/hvc1), AVCC payloads, mirror SETUP plists, mirroring audio
+SETUP plists (structured and raw). Each target must only
 ever raise ``RemoteProtocolError`` (or return); anything else is a bug. Prints cases and seconds.
 """
 
 from __future__ import annotations
 
+import plistlib
 import sys
 import time
+from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from receiver_plugins.airplay.mirror import codec, setup
+from receiver_plugins.airplay.mirror import audio, codec, setup
 from receiver_plugins.airplay.mirror.crypto import LegacyMirrorCipher
 from receiver_plugins.airplay.mirror.header import (
     HEADER_SIZE,
@@ -68,6 +71,20 @@ def plists(data: bytes) -> None:
                 pass
 
 
+def audio_setups(stream: dict[str, Any], raw: bytes) -> None:
+    try:
+        body = plistlib.dumps({"streams": [{"type": 96, **stream}]}, fmt=plistlib.FMT_BINARY)
+    except (TypeError, OverflowError, ValueError):
+        body = raw
+    for data in (body, raw, b"bplist00" + raw):
+        try:
+            if audio.is_audio_stream_setup(data):
+                audio.parse_mirror_audio_setup(data).announcement(bytes(16))
+        except RemoteProtocolError:
+            pass
+
+
+PLIST_VALUES = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.binary(max_size=40) | st.text(max_size=8)
 HEADERS = st.builds(build_header, st.integers(0, 3000), st.sampled_from([0, 1, 2, 5, 9]),
                     keyframe=st.booleans(), width=st.floats(width=32), height=st.floats(width=32))
 CHUNK = st.binary(max_size=700) | HEADERS | st.tuples(HEADERS, st.binary(max_size=3000)).map(lambda t: t[0] + t[1])
@@ -78,6 +95,9 @@ TARGETS = [
     ("codec records", given(st.binary(max_size=600), st.booleans())(records)),
     ("AVCC payloads", given(st.binary(max_size=2000), st.sampled_from([1, 2, 4]))(payloads)),
     ("mirror SETUP plists", given(st.binary(max_size=1500))(plists)),
+    ("mirroring audio SETUP plists", given(st.dictionaries(
+        st.sampled_from(["ct", "spf", "sr", "ch", "shk", "controlPort", "type"]), PLIST_VALUES, max_size=7),
+        st.binary(max_size=600))(audio_setups)),
 ]
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from .model import StreamRole
 
 if TYPE_CHECKING:
     from .config import Config
+    from .display.tap import TapReader
     from .media.caps import MediaSource
     from .media.pipeline import Link
     from .model import NetSnapshot, SessionRequest
@@ -347,12 +348,41 @@ class MediaFacade:
 class DisplayFacade:
     def __init__(self, ctx: PluginContext) -> None:
         self._ctx = ctx
+        self._readers: set[TapReader] = set()
+        self._unload_registered = False
 
     def invalidate(self) -> None:
         """Your overlays changed: redraw the idle screen soon (coalesced)."""
         display = self._ctx.host().display
         if display is not None:
             display.invalidate()
+
+    def watch(self, max_width: int = 1280, max_height: int = 720, max_fps: float = 15.0) -> TapReader:
+        """Watch the room's composite (view-back): a ``TapReader`` whose ``await next()`` returns the
+        composite as a shared, read-only ``av.VideoFrame`` (yuv420p, BT.709, the screen's aspect
+        ratio within ``max_width`` x ``max_height``, pts in 1/90000 s), at most ``max_fps`` a second
+        and only when the display presents something (an idle box: about once a second).
+
+        Readers of the same size and rate share one tap: the composite is scaled once for all of
+        them, in the display thread, after the screen got it; nobody watching costs nothing.
+        ``close()`` the reader when done; the plugin's unload closes the ones left open. Call on
+        the event loop; raises ``PluginError`` when the box has no display service, ``ValueError``
+        for a size under 16x16 or a rate outside 0 < fps <= 30."""
+        display = self._ctx.host().display
+        if display is None:
+            raise PluginError(f"plugin {self._ctx.name!r}: the box has no display to watch")
+        reader: TapReader = display.watch(max_width, max_height, max_fps)
+        self._readers = {r for r in self._readers if not r.closed}
+        self._readers.add(reader)
+        if not self._unload_registered:
+            self._unload_registered = True
+            self._ctx.on_unload(self._close_readers)
+        return reader
+
+    def _close_readers(self) -> None:
+        for reader in list(self._readers):
+            reader.close()
+        self._readers.clear()
 
 
 class NetworkFacade:

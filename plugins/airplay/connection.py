@@ -395,7 +395,8 @@ class ControlConnection(asyncio.Protocol):
         return await self.mirror.fp_setup(request)  # the FairPlay provider hook, if any: mirror/control.py
 
     async def _record(self, request: Request) -> Response:
-        if self.stream is None:
+        # after an AirPlay 2 session SETUP (pyatv's play_url: RECORD, then /play) or a mirror SETUP (before its audio)
+        if self.stream is None and self.events is None and not self.mirror.pending:
             raise RemoteProtocolError("RECORD before SETUP", status_hint=455)
         return Response().add("Audio-Latency", str(AUDIO_LATENCY_FRAMES))
 
@@ -405,6 +406,8 @@ class ControlConnection(asyncio.Protocol):
         return Response()
 
     async def _teardown(self, request: Request) -> Response:
+        if self.mirror.teardown(request):  # only mirroring streams named: mirror/control.py
+            return Response()
         await self._end_session("the sender stopped")
         return Response()
 

@@ -19,7 +19,7 @@ PROTOCOLS = ("RTSP/1.0", "HTTP/1.1", "HTTP/1.0")
 _TOKEN = frozenset(b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 
 REASONS = {
-    200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+    101: "Switching Protocols", 200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
     405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large", 431: "Request Header Fields Too Large",
     451: "Parameter Not Understood", 453: "Not Enough Bandwidth", 454: "Session Not Found",
     455: "Method Not Valid In This State", 470: "Connection Authorization Required", 500: "Internal Server Error",

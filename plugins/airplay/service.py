@@ -19,6 +19,7 @@ from .mirror.service import MirrorService
 from .pairings import Pairings
 from .raop_crypto import load_rsa_key
 from .video.policy import Network, parse_networks
+from .video.reverse import ReverseChannels
 
 __all__ = ["AirPlayService", "PairingRateLimit"]
 
@@ -41,6 +42,7 @@ class AirPlayService:
         self.accepted = 0
         self.connections_refused = 0
         self.pairing_limit = PairingRateLimit()
+        self.reverse = ReverseChannels()  # POST /reverse event channels of video senders: video/reverse.py
 
     @property
     def pin(self) -> Any:

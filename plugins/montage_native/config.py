@@ -41,6 +41,10 @@ class NativeConfig:
     max_bitrate_kbps: int = setting(8000, "Bitrate cap asked of Chrome senders.", min=100, max=50000)
     inactivity_seconds: float = setting(5.0, "End a session after this long without media.", min=1, max=120)
     receive_fixes: bool = setting(True, "Patch aiortc's video receive path (marker-bit frames, loss deadline).")
+    view_back: bool = setting(True, "Let a joined browser watch the room's screen in its page (720p, up to "
+                                    "15 fps, encoded by the box); off removes it from the page.")
+    max_viewers: int = setting(8, "How many browsers may watch the room's screen at once (each costs the box "
+                                  "one video encoder).", min=1, max=32)
     loss_deadline_ms: int = setting(250, "Skip a lost video packet after this long and ask for a keyframe.",
                                     min=50, max=5000)
 

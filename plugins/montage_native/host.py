@@ -10,6 +10,7 @@ from receiver_core import PluginContext, QueueSource, SessionRequest, StreamRole
 
 from .config import NativeConfig
 from .ice import browser_ice_servers
+from .viewback import FPS, HEIGHT, WIDTH, Reader
 
 __all__ = ["ContextHost"]
 
@@ -34,6 +35,10 @@ class ContextHost:
     def ice_servers(self, client_id: str) -> list[dict[str, Any]]:
         return browser_ice_servers(list(self.cfg.stun_urls), list(self.cfg.turn_urls), self.cfg.turn_secret,
                                    client_id[:16], time.time(), self.cfg.turn_ttl)
+
+    def watch(self) -> Reader:
+        """A reader of the room's composite at 720p, 15 fps (one tap shared by every viewer)."""
+        return self.ctx.display.watch(WIDTH, HEIGHT, FPS)
 
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
         return self.ctx.spawn(coro)

@@ -42,7 +42,7 @@ from aiortc.sdp import candidate_from_sdp
 
 from receiver_core import MediaCaps, QueueSource, StreamRole
 
-from .sdp import add_bitrate_hints, bitrate_hints, first_video_codec
+from .sdp import add_bitrate_hints, bitrate_hints, first_video_codec, receive_only_video_mids
 from .signalling import Candidate, ErrorCode, SignallingError
 
 __all__ = ["PeerOptions", "Peer"]
@@ -54,6 +54,8 @@ OFFER_ERRORS: tuple[type[Exception], ...] = (ValueError, KeyError, IndexError, A
                                             InvalidAccessError, InvalidStateError, OperationError)
 
 Spawn = Callable[[Coroutine[Any, Any, Any]], "asyncio.Task[Any]"]
+#: a view-back track for this peer, or ``None`` when the box has no room for another viewer
+ViewBackSource = Callable[[], "MediaStreamTrack | None"]
 
 
 @attrs.frozen
@@ -98,14 +100,20 @@ class Peer:
         self.first_frame: float | None = None
         self.created = time.monotonic()
         self.closed = False
+        self.view_back = "none"  # none (not asked) | off | full | on
+        self._view_back_track: MediaStreamTrack | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self.pc.on("track", self._on_track)
         self.pc.on("connectionstatechange", self._on_state)
 
     # ------------------------------------------------------------------------------ negotiation
 
-    async def answer(self, offer_sdp: str, early: Sequence[Candidate] = ()) -> str:
-        """Apply the browser's offer and return the box's answer with bitrate hints."""
+    async def answer(self, offer_sdp: str, early: Sequence[Candidate] = (),
+                     view_back: ViewBackSource | None = None) -> str:
+        """Apply the browser's offer and return the box's answer with bitrate hints.
+
+        A receive-only video section in the offer asks for view-back: ``view_back()`` gives the
+        track sent there (``view_back`` ``None``: the box has view-back off)."""
         if self.options.video_codec != "any":
             self._prefer_video_codec(self.options.video_codec)
         try:
@@ -114,6 +122,9 @@ class Peer:
             raise SignallingError(f"offer rejected: {exc}"[:200], ErrorCode.UNSUPPORTED_MEDIA) from None
         for candidate in early:
             await self.add_candidate(candidate)
+        mids = receive_only_video_mids(offer_sdp)
+        if mids:
+            self._offer_view_back(mids[0], view_back)
         answer = await self.pc.createAnswer()
         if answer is None:
             raise SignallingError("no media the box can receive", ErrorCode.UNSUPPORTED_MEDIA)
@@ -123,6 +134,24 @@ class Peer:
         sdp = add_bitrate_hints(self.pc.localDescription.sdp, hints)
         self.video_codec = first_video_codec(sdp)
         return sdp
+
+    def _offer_view_back(self, mid: str, view_back: ViewBackSource | None) -> None:
+        """Send the room's composite in the browser's receive-only section ``mid`` when there is room;
+        otherwise that section is answered inactive and the page is told why (``view_back``)."""
+        if view_back is None:
+            self.view_back = "off"
+            return
+        transceiver = next((t for t in self.pc.getTransceivers() if t.mid == mid and t.kind == "video"), None)
+        if transceiver is None:
+            return
+        track = view_back()
+        if track is None:
+            self.view_back = "full"
+            return
+        transceiver.sender.replaceTrack(track)
+        transceiver.direction = "sendonly"
+        self._view_back_track = track
+        self.view_back = "on"
 
     def _prefer_video_codec(self, name: str) -> None:
         """A receive transceiver made before the offer is applied takes the offer's first video section
@@ -258,6 +287,8 @@ class Peer:
         if self.closed:
             return
         self.closed = True
+        if self._view_back_track is not None:
+            self._view_back_track.stop()  # frees the viewer's slot
         await self.pc.close()
         current = asyncio.current_task()
         for task in self._tasks:
@@ -270,5 +301,5 @@ class Peer:
 
     def status(self) -> dict[str, Any]:
         return {"state": self.pc.connectionState, "codec": self.video_codec, "frames": dict(self.frames),
-                "ignored_tracks": self.ignored_tracks, "camera_on": self.camera_on,
+                "ignored_tracks": self.ignored_tracks, "camera_on": self.camera_on, "view_back": self.view_back,
                 "first_frame_s": None if self.first_frame is None else round(self.first_frame - self.created, 3)}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["bitrate_hints", "add_bitrate_hints", "video_codecs", "first_video_codec"]
+__all__ = ["bitrate_hints", "add_bitrate_hints", "video_codecs", "first_video_codec", "receive_only_video_mids"]
 
 _RTPMAP = re.compile(r"^a=rtpmap:(\d+) ([A-Za-z0-9_.-]+)/", re.MULTILINE)
 _HINTED = ("VP8", "H264")
@@ -54,3 +54,17 @@ def first_video_codec(sdp: str) -> str | None:
             pts = line.split(" ")[3:]
             return names.get(int(pts[0])) if pts and pts[0].isdigit() else None
     return None
+
+
+def receive_only_video_mids(sdp: str) -> list[str]:
+    """The ``mid`` of every video section the offerer only receives (``a=recvonly``): where the box
+    may send the room's composite (view-back). The SDP is already bounded (``signalling.check_sdp``)."""
+    mids = []
+    for section in re.split(r"^m=", sdp, flags=re.MULTILINE)[1:]:
+        lines = section.splitlines()
+        if not lines[0].startswith("video ") or "a=recvonly" not in lines:
+            continue
+        mid = next((line[len("a=mid:"):] for line in lines if line.startswith("a=mid:")), None)
+        if mid:
+            mids.append(mid)
+    return mids

@@ -72,7 +72,8 @@ class NativeService:
         if self.cfg.receive_fixes and not receive_path.installed():
             receive_path.install(deadline=self.cfg.loss_deadline_ms / 1000)
         self._tls = self.tls_context()
-        self.web = NativeWeb(self.host, peer_options(self.cfg))
+        self.web = NativeWeb(self.host, peer_options(self.cfg), view_back=self.cfg.view_back,
+                             max_viewers=self.cfg.max_viewers)
         self._runner = web.AppRunner(self.web.app, handle_signals=False, access_log=None)
         await self._runner.setup()
         if self.cfg.http_redirect:

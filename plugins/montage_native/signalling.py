@@ -237,8 +237,13 @@ class Joined:
 
 @attrs.frozen
 class Answer:
+    """The box's answer; ``view_back`` says what became of the page's receive-only video section:
+    ``none`` (it had none), ``on`` (the room's screen comes in it), ``full`` (``max_viewers`` watch
+    already), ``off`` (view-back is turned off on this box)."""
+
     type = "answer"
     sdp: str = attrs.field(repr=False)
+    view_back: str = "none"
 
 
 @attrs.frozen
@@ -317,7 +322,7 @@ def _wire(message: BoxMessage) -> dict[str, Any]:
     if isinstance(message, Joined):
         out.update(sessionId=message.session_id, state=message.state, iceServers=list(message.ice_servers))
     elif isinstance(message, Answer):
-        out.update(sdp=message.sdp)
+        out.update(sdp=message.sdp, viewBack=message.view_back)
     elif isinstance(message, Moderation):
         out.update(notice=message.notice.value, message=message.message)
     elif isinstance(message, Error):

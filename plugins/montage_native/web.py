@@ -42,6 +42,7 @@ from .signalling import (
     encode,
     parse_client,
 )
+from .viewback import Reader, Viewers
 
 __all__ = ["Host", "NativeWeb", "CSP", "redirect_app"]
 
@@ -62,6 +63,7 @@ class Host(Protocol):
     async def attach(self, session: Any, source: QueueSource, role: StreamRole) -> Any: ...
     async def detach(self, session: Any, link: Any) -> None: ...
     def ice_servers(self, client_id: str) -> list[dict[str, Any]]: ...
+    def watch(self) -> Reader: ...
     def spawn(self, coro: Any) -> asyncio.Task[Any]: ...
 
 
@@ -77,8 +79,9 @@ class NativeWeb:
     """The aiohttp application and the live clients."""
 
     def __init__(self, host: Host, options: PeerOptions, *, join_timeout: float = 15.0, max_clients: int = 32,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, view_back: bool = True, max_viewers: int = 8) -> None:
         self.host = host
+        self.viewers = Viewers(lambda: host.watch(), enabled=view_back, limit=max_viewers)
         self.max_clients = max_clients
         self.options = options
         self.join_timeout = join_timeout
@@ -92,11 +95,18 @@ class NativeWeb:
         self.app.router.add_get("/", self._page)
         self.app.router.add_get("/join.js", self._page)
         self.app.router.add_get("/join.css", self._page)
+        self.app.router.add_get("/features.json", self._features)
         self.app.router.add_get("/ws", self._websocket)
 
     async def _page(self, request: web.Request) -> web.Response:
         body, ctype = self._pages[request.path]
         response = web.Response(body=body, content_type=ctype, charset="utf-8")
+        _security_headers(response)
+        return response
+
+    async def _features(self, request: web.Request) -> web.Response:
+        """What this box offers the page beyond sharing (the page hides what is off)."""
+        response = web.json_response({"viewBack": self.viewers.enabled})
         _security_headers(response)
         return response
 
@@ -126,9 +136,10 @@ class NativeWeb:
     async def close(self, reason: str = "box stopping") -> None:
         for client in list(self.clients):
             await client.stop(reason)
+        self.viewers.close()
 
     def status(self) -> dict[str, Any]:
-        return {**self.counters, "clients": [c.status() for c in self.clients]}
+        return {**self.counters, "view_back": self.viewers.status(), "clients": [c.status() for c in self.clients]}
 
 
 class Client:
@@ -270,8 +281,10 @@ class Client:
                          attach=lambda source, role: self.web.host.attach(session, source, role),
                          detach=lambda link: self.web.host.detach(session, link),
                          gone=self._peer_gone, spawn=self.web.host.spawn)
-        sdp = await self.peer.answer(offer.sdp, self.conversation.early_candidates)
-        await self.send(Answer(sdp))
+        viewers = self.web.viewers
+        sdp = await self.peer.answer(offer.sdp, self.conversation.early_candidates,
+                                     viewers.open if viewers.enabled else None)
+        await self.send(Answer(sdp, view_back=self.peer.view_back))
 
     async def _peer_gone(self, reason: str) -> None:
         await self.send(Bye(reason))

@@ -40,11 +40,11 @@ from .bodies import MAX_BODY, BadRequest, dumps, finite_number, parse_json_objec
 from .guard import ConnectionGuard, address_key
 from .origin import host_problem, origin_problem
 from .tally import ErrorTally, TallyLogger
-from .tls import TlsIdentity, load_or_create
 
 if TYPE_CHECKING:
     from ..display.service import DisplayService
     from ..session.manager import SessionManager
+    from .tls import TlsIdentity
 
 __all__ = ["AdminServer", "Limits", "LIMITS", "local_host", "status_url"]
 
@@ -218,6 +218,9 @@ class AdminServer:
     async def start(self) -> None:
         cfg = self._receiver.config.status
         if self.beyond_loopback:
+            # cryptography (~9 MiB) is loaded only by a box that serves TLS; a loopback API never needs it
+            from .tls import load_or_create
+
             self.tls = await asyncio.get_running_loop().run_in_executor(
                 None, lambda: load_or_create(self._receiver.state_dir, cert=cfg.tls_cert, key=cfg.tls_key,
                                              box_name=self._receiver.name,

@@ -76,15 +76,16 @@ class ZeroconfBackend:
         self._bound: tuple[str, ...] = ()  # the addresses the zeroconf sockets are on
 
     async def set_interfaces(self, addresses: Sequence[str]) -> None:
-        from zeroconf import IPVersion
-        from zeroconf.asyncio import AsyncZeroconf
-
         wanted = tuple(sorted(addresses))
         if wanted == self._addresses:
             return
         self._addresses = wanted
         if not wanted:
             return  # keep the sockets we have; services without addresses are withdrawn by the publisher
+        # imported with the first advert: a box that advertises nothing never loads zeroconf (~4 MiB)
+        from zeroconf import IPVersion
+        from zeroconf.asyncio import AsyncZeroconf
+
         if self._zc is None:
             self._zc = AsyncZeroconf(interfaces=list(wanted), ip_version=IPVersion.V4Only)
         else:

@@ -28,6 +28,7 @@ from .headless import HeadlessDisplay
 from .idle import Fonts, render_idle, render_label, render_strip
 from .layouts import compute_layout
 from .registry import BackendSpec, OutputSettings
+from .tap import DisplayTaps, TapReader
 
 if TYPE_CHECKING:
     from ..session.manager import Session, SessionManager
@@ -98,6 +99,8 @@ class DisplayService:
         self._thread: threading.Thread | None = None
         self._opened = threading.Event()
         self._presented: collections.deque[float] = collections.deque(maxlen=240)
+        self.taps = DisplayTaps(self.screen.width, self.screen.height, self._wake.set)
+        self._last_canvas: np.ndarray | None = None  # what was presented last (display thread)
         self.compositor: Compositor | None = None  # the display thread's, while sessions are shown
         self._render_pending = False
         self._render_timer: asyncio.TimerHandle | None = None
@@ -131,6 +134,7 @@ class DisplayService:
 
     async def stop(self) -> None:
         self._stop = True
+        self.taps.close()
         self._wake.set()
         if self._render_timer is not None:
             self._render_timer.cancel()
@@ -302,6 +306,8 @@ class DisplayService:
                     self._wake.clear()
                 with self._lock:
                     layout, idle, idle_generation, strip = self.layout, self._idle, self._idle_generation, self._strip
+                # a new watcher gets the composite shown last at once (an idle box composes nothing)
+                self.taps.feed_hungry(self._last_canvas, time.monotonic())
                 if layout.tiles:
                     compositor = self.compositor = self.compositor or Compositor(self.screen)
                     compositor.set_layout(layout)
@@ -334,7 +340,18 @@ class DisplayService:
 
     def _present(self, canvas: np.ndarray) -> None:
         self.backend.present(canvas)
-        self._presented.append(time.monotonic())
+        now = time.monotonic()
+        self._presented.append(now)
+        self._last_canvas = canvas
+        if self.taps.active:
+            self.taps.offer(canvas, now)  # scaled once per tap, after the screen got its frame
+
+    # ------------------------------------------------------------------------------------ taps
+
+    def watch(self, max_width: int, max_height: int, max_fps: float) -> TapReader:
+        """Read the composite at most ``max_width`` x ``max_height`` (screen aspect kept), at most
+        ``max_fps`` a second; see ``display.tap``. Call on the event loop."""
+        return self.taps.subscribe(max_width, max_height, max_fps)
 
     # ------------------------------------------------------------------------------------ status
 
@@ -353,5 +370,6 @@ class DisplayService:
                                   "width": t.rect.width, "height": t.rect.height} for t in layout.tiles]},
             "audio": self.audio.status(),
             "open_error": self.open_error,
+            "taps": self.taps.status(),
         }
 

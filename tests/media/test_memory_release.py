@@ -81,3 +81,47 @@ def test_page_out_ffmpeg_is_safe_while_ffmpeg_is_in_use() -> None:
             return list(ctx.decode(av.Packet(item.data)))
 
     assert len(decode_all(Decoder(), [packet(f) for f in frames]) + list(ctx.decode(None))) == 5
+
+
+class CountingLibc:
+    """Stands in for glibc: records ``mallopt`` and ``malloc_trim`` calls."""
+
+    def __init__(self) -> None:
+        self.trims = 0
+        self.options: list[tuple[int, int]] = []
+
+    def mallopt(self, option: int, value: int) -> int:
+        self.options.append((option, value))
+        return 1
+
+    def malloc_trim(self, pad: int) -> int:
+        self.trims += 1
+        return 1
+
+
+def test_free_heap_memory_is_trimmed_now_and_then_while_video_plays(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    libc = CountingLibc()
+    monkeypatch.setattr(memory, "_libc", lambda: libc)
+    monkeypatch.setattr(memory, "TRIM_EVERY", 0.05)
+    monkeypatch.setattr(memory, "trimmer", memory._Trimmer())
+    memory.streaming(True)
+    memory.streaming(True)  # a second video: still one trimming thread
+    try:
+        assert memory.trimmer.running
+        assert (memory.M_MMAP_THRESHOLD, 32 * memory.MiB) in libc.options  # frame buffers stay in the heap
+        deadline = time.monotonic() + 5
+        while memory.trimmer.trims < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert memory.trimmer.trims >= 3 and libc.trims == memory.trimmer.trims
+        assert sum(t.name == "memory-trim" for t in __import__("threading").enumerate()) == 1
+    finally:
+        memory.streaming(False)
+    assert not memory.trimmer.running
+    assert memory.trimmer.thread is not None
+    memory.trimmer.thread.join(1.0)  # it was between two trims, or finishing one
+    assert not memory.trimmer.thread.is_alive()
+    stopped_at = libc.trims  # idle: one last trim by streaming(False) itself, then none
+    time.sleep(0.2)
+    assert libc.trims == stopped_at

@@ -236,3 +236,33 @@ def test_cli_net_json_lists_interfaces_roles_and_addresses(lab: Netns, tmp_path:
     table = lab.run(RECEIVER, "--config", str(config), "net")
     v0_line = next(line for line in table.splitlines() if line.startswith("v0 "))
     assert v0_line.split()[:3] == ["v0", "wired", "up"] and "192.0.2.1/24" in v0_line
+
+
+def test_snapshot_matches_iproute2_with_ipv6(netns: Any) -> None:
+    """The monitor's netlink dump (pyroute2) against ``ip -j``: every
+    link's index, name, MAC and kind, and every usable IPv4 and IPv6 address with its prefix."""
+    ns = netns()
+    ns.ip("link", "set", "lo", "up")
+    ns.veth("v0", ns, "v1")
+    ns.ip("link", "add", "br0", "type", "bridge")
+    ns.ip("link", "set", "br0", "up")
+    ns.ip("addr", "add", "192.0.2.1/24", "dev", "v0")
+    ns.ip("addr", "add", "2001:db8::1/64", "dev", "v0", "nodad")
+    ns.ip("addr", "add", "2001:db8:1::7/48", "dev", "br0", "nodad")
+    ns.ip("addr", "add", "198.51.100.9", "peer", "198.51.100.10/32", "dev", "v1")  # IFA_LOCAL != IFA_ADDRESS
+    time.sleep(0.5)  # let the veth link-local addresses appear (tentative ones are left out by both sides)
+    proc = start_monitor(ns)
+    snapshot = {i["name"]: i for i in proc.collect()[0]["snapshot"]}
+    links = {link["ifname"]: link for link in ns.ip_json("-d", "link", "show")}
+    # iproute2's view taken after the monitor's: drop addresses that were still tentative then
+    addresses = {entry["ifname"]: sorted(f"{a['local']}/{a['prefixlen']}" for a in entry.get("addr_info", [])
+                                         if not a.get("tentative"))
+                 for entry in ns.ip_json("addr", "show")}
+    assert set(snapshot) == set(links) == {"lo", "v0", "v1", "br0"}
+    for name, link in links.items():
+        mine = snapshot[name]
+        assert mine["index"] == link["ifindex"]
+        assert mine["mac"] == link.get("address", "")
+        assert mine["kind"] == (link.get("linkinfo") or {}).get("info_kind", ""), name
+        assert sorted(mine["addresses"]) == addresses[name], name
+    assert "2001:db8::1/64" in snapshot["v0"]["addresses"] and "198.51.100.9/32" in snapshot["v1"]["addresses"]

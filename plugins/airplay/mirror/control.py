@@ -18,13 +18,25 @@ import logging
 import plistlib
 from typing import TYPE_CHECKING, Any
 
-from receiver_core.errors import RemoteProtocolError
+from receiver_core.errors import RemoteProtocolError, UnsupportedMedia
 
+from .. import ap2
 from ..fairplay import MAX_FP_SETUP_BYTES
+from ..hap import AudioCipher
 from ..legacy_pairing import LegacyPairing
 from ..rtsp import Request, Response
+from ..stream import AudioStream
+from .audio import STREAM_AUDIO, is_audio_stream_setup, parse_mirror_audio_setup
 from .crypto import HomeKitMirrorCipher, LegacyMirrorCipher, hash_aes_key, homekit_stream_key, legacy_stream_keys
-from .setup import StreamKeys, is_mirror_setup, mirror_reply, parse_mirror_setup, parse_stream_keys
+from .setup import (
+    STREAM_MIRROR,
+    StreamKeys,
+    is_mirror_setup,
+    mirror_reply,
+    parse_mirror_setup,
+    parse_stream_keys,
+    teardown_stream_types,
+)
 from .stream import MirrorDecryptor
 
 if TYPE_CHECKING:
@@ -64,6 +76,8 @@ class MirrorControl:
         self.connections: set[MirrorConnection] = set()
         self.pending: list[PendingMirror] = []
         self.legacy: LegacyPairing | None = None
+        self.audio: AudioStream | None = None  # the mirroring audio stream (type 96 after a type 110)
+        self._audio_key: bytes | None = None  # aeskey' of a legacy sender: the audio's AES-CBC key
 
     @property
     def service(self) -> MirrorService:
@@ -128,6 +142,8 @@ class MirrorControl:
         body = request.body
         if is_mirror_setup(body):
             return await self._stream_setup(body)
+        if self.pending and is_audio_stream_setup(body):
+            return await self._audio_setup(request)
         keys = parse_stream_keys(body)
         if keys is None:
             return None
@@ -176,7 +192,8 @@ class MirrorControl:
                 return None
             # senders that ran legacy pair-verify hash the key with its secret; "old protocol" ones do not
             ecdh = self.legacy.shared_secret if self.legacy is not None else None
-            key, iv = legacy_stream_keys(hash_aes_key(aes_key, ecdh), stream_connection_id)
+            self._audio_key = hash_aes_key(aes_key, ecdh)
+            key, iv = legacy_stream_keys(self._audio_key, stream_connection_id)
             return LegacyMirrorCipher(key, iv)
         secret = self.control.shared_secret
         if secret is None:
@@ -189,6 +206,60 @@ class MirrorControl:
         cipher = HomeKitMirrorCipher(homekit_stream_key(secret, stream_connection_id))
         log.debug("AirPlay %s: HomeKit mirror key id %s (unverified layout)", self.control.label, cipher.key_ids[0])
         return cipher
+
+    async def _audio_setup(self, request: Request) -> Response:
+        """The mirroring audio stream: RTP over UDP into the core like RAOP audio, keyed like the video."""
+        control = self.control
+        setup = parse_mirror_audio_setup(request.body)
+        if control.session is None or self.audio is not None or control.stream is not None:
+            raise RemoteProtocolError("mirror audio SETUP out of order", status_hint=455)
+        eiv = aes_key = cipher = None
+        if self.stream_keys is not None:
+            if self._audio_key is None:
+                return Response(501)
+            aes_key, eiv = self._audio_key, self.stream_keys.eiv
+        elif setup.shk is not None:
+            cipher = AudioCipher(setup.shk)  # HomeKit mode: reported layout, unverified
+        else:
+            log.info("AirPlay %s: mirror audio SETUP with neither ekey nor shk: refused", control.label)
+            return Response(501)
+        stream = AudioStream(setup.announcement(eiv), aes_key, control.peer[0], audio_cipher=cipher)
+        await stream.open(control.local_ip, setup.control_port, control.sender_timing_port)
+        self.audio = stream
+        try:
+            await self.service.ctx.media.attach(control.session, stream.source)
+        except UnsupportedMedia as exc:
+            log.warning("AirPlay %s: no decoder for mirror audio %s (%s)", control.label,
+                        stream.source.caps.describe(), exc)
+            self._close_audio()
+            return Response(415)
+        log.info("AirPlay %s: mirror audio %s, %s", control.label, stream.announcement.codec,
+                 "aes-cbc" if aes_key else "chacha20-poly1305")
+        data, control_port, _timing = stream.ports
+        return Response(body=ap2.stream_reply(data, control_port), content_type=BPLIST)
+
+    def teardown(self, request: Request) -> bool:
+        """A TEARDOWN naming only mirroring streams (type 110 and/or 96) ends those, not the session:
+        senders stop the audio stream on its own [src: UxPlay ``raop_handlers.h``]. ``False``: the
+        whole session ends (no stream list, or other streams named)."""
+        types = teardown_stream_types(request.body)
+        if not types or not (self.pending or self.audio) or not types <= {STREAM_MIRROR, STREAM_AUDIO}:
+            return False
+        if STREAM_AUDIO in types:
+            self._close_audio()
+        if STREAM_MIRROR in types:
+            for pending in self.pending:
+                self.service.forget(pending)
+            self.pending.clear()
+            for connection in list(self.connections):
+                connection.close("the sender tore the mirror stream down")
+        log.info("AirPlay %s: TEARDOWN of stream types %s", self.control.label, sorted(types))
+        return True
+
+    def _close_audio(self) -> None:
+        audio, self.audio = self.audio, None
+        if audio is not None:
+            audio.close()
 
     def attach_connection(self, connection: MirrorConnection) -> None:
         self.connections.add(connection)
@@ -205,9 +276,11 @@ class MirrorControl:
         self.pending.clear()
         for connection in list(self.connections):
             connection.close("the session ended")
+        self._close_audio()
 
     def status(self) -> list[dict[str, Any]]:
-        return [c.status() for c in self.connections]
+        audio = self.audio.status() if self.audio is not None else None
+        return [dict(c.status(), audio=audio) for c in self.connections]
 
 
 def _plist(value: dict[str, Any]) -> bytes:

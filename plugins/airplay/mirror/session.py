@@ -74,7 +74,9 @@ class MirrorConnection(asyncio.Protocol):
                     self._codec(event)
                 elif isinstance(event, VideoFrame) and self.source is not None:
                     caps, self._next_caps = self._next_caps, None
-                    self.source.push(MediaPacket(event.data, pts=event.pts, keyframe=event.keyframe, caps=caps))
+                    # arrival = when the packet's last byte was read: decryption and depacketizing count as added
+                    self.source.push(MediaPacket(event.data, pts=event.pts, keyframe=event.keyframe, caps=caps,
+                                                 arrival=self.last_data))
         except RemoteProtocolError as exc:
             self.error = str(exc)
             log.info("AirPlay mirror %s cut off: %s", self.label, exc)

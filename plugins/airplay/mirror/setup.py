@@ -17,7 +17,7 @@ from receiver_core.errors import RemoteProtocolError
 from ..fairplay import EKEY_LENGTH
 
 __all__ = ["MirrorSetup", "StreamKeys", "STREAM_MIRROR", "is_mirror_setup", "parse_mirror_setup",
-           "parse_stream_keys", "mirror_reply", "MAX_PLIST_BYTES"]
+           "parse_stream_keys", "mirror_reply", "MAX_PLIST_BYTES", "teardown_stream_types"]
 
 STREAM_MIRROR = 110
 MAX_PLIST_BYTES = 64 * 1024
@@ -80,3 +80,18 @@ def parse_stream_keys(body: bytes) -> StreamKeys | None:
 
 def mirror_reply(data_port: int) -> bytes:
     return plistlib.dumps({"streams": [{"type": STREAM_MIRROR, "dataPort": data_port}]}, fmt=plistlib.FMT_BINARY)
+
+
+def teardown_stream_types(body: bytes) -> set[int] | None:
+    """The stream types a TEARDOWN names (``{streams: [{type: 96}, ...]}``), ``None`` when it names none
+    (no body, not a plist, no ``streams``: the whole session ends)."""
+    if not body or len(body) > MAX_PLIST_BYTES:
+        return None
+    plist = _load(body)
+    streams = plist.get("streams") if plist else None
+    if not isinstance(streams, list) or not 0 < len(streams) <= 4:
+        return None
+    types = [s.get("type") if isinstance(s, dict) else None for s in streams]
+    if not all(isinstance(t, int) and not isinstance(t, bool) for t in types):
+        return None
+    return {int(t) for t in types if t is not None}

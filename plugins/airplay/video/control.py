@@ -19,9 +19,11 @@ from receiver_core import MediaCaps, QueueSource
 from receiver_core.errors import RemoteProtocolError, UnsupportedMedia
 
 from ..rtsp import Request, Response
-from .player import VideoPlayer
+from .fetch import PolicedFetcher
+from .player import READ_TIMEOUT, VideoPlayer
 from .policy import URLRefused, address_allowed, check_url
 from .request import parse_play, playback_info, query_number, server_info
+from .reverse import DiscardedAnswers, is_upgrade
 
 if TYPE_CHECKING:
     from ..connection import ControlConnection
@@ -41,10 +43,13 @@ class VideoControl:
         self.player: VideoPlayer | None = None
         self.source: QueueSource | None = None
         self.last_error: str | None = None
+        self.session_id: str | None = None  # X-Apple-Session-ID of /play: where its events go
+        self.reverse_id: str | None = None  # set when this connection became a reverse (event) channel
         self._handlers: dict[str, Callable[[Request], Awaitable[Response]]] = {
             "POST /play": self._play, "POST /scrub": self._scrub, "GET /scrub": self._get_scrub,
             "POST /rate": self._rate, "GET /playback-info": self._playback_info, "POST /stop": self._stop,
             "GET /server-info": self._server_info, "PUT": self._property, "POST /getProperty": self._property,
+            "POST /reverse": self._reverse,
         }
 
     def handler(self, key: str) -> Callable[[Request], Awaitable[Response]] | None:
@@ -73,11 +78,30 @@ class VideoControl:
         ctx = service.ctx
         player = VideoPlayer(play.url, start_fraction=play.start_fraction, start_seconds=play.start_seconds,
                              push=lambda frame: ctx.call_soon_threadsafe(source.push, frame),
-                             ended=lambda error: ctx.call_soon_threadsafe(self._ended, player, error))
+                             ended=lambda error: ctx.call_soon_threadsafe(self._ended, player, error),
+                             fetcher=PolicedFetcher(*service.video_networks(), timeout=READ_TIMEOUT))
         self.player, self.source, self.last_error = player, source, None
+        self.session_id = request.header("X-Apple-Session-ID")
         ctx.start_thread(player.run, name=f"airplay-video:{self.control.label}")
         log.info("AirPlay %s: playing a video URL", self.control.label)
+        self._event("playing")
         return Response()
+
+    async def _reverse(self, request: Request) -> Response:
+        """The PTTH upgrade: this connection now carries the box's events to the sender."""
+        session_id = request.header("X-Apple-Session-ID")
+        if self.reverse_id is not None or not is_upgrade(request.header("Upgrade"), session_id):
+            raise RemoteProtocolError("POST /reverse without Upgrade: PTTH/1.0 and a session id")
+        assert session_id is not None
+        if not self.control.service.reverse.add(session_id, self.control._write):
+            return Response(503)
+        self.reverse_id = session_id
+        self.control.parser = DiscardedAnswers()  # what comes back are the sender's answers to our events
+        log.info("AirPlay %s: reverse event channel for video session %s", self.control.label, session_id[:40])
+        return Response(101).add("Upgrade", "PTTH/1.0").add("Connection", "Upgrade")
+
+    def _event(self, state: str) -> None:
+        self.control.service.reverse.send(self.session_id, state)
 
     async def _check(self, url: str) -> None:
         _scheme, host, port = check_url(url)
@@ -101,6 +125,7 @@ class VideoControl:
         if self.source is not None:
             self.source.end()
         self.player, self.source = None, None
+        self._event("stopped")
         self.control.service.spawn(self.control._end_session("the video ended" if error is None else
                                                              "the video failed"), name="airplay-video-end")
 
@@ -120,6 +145,7 @@ class VideoControl:
         rate = query_number(request.target, "value", 0.0, 2.0)
         if self.player is not None:
             self.player.rate = rate
+            self._event("paused" if rate == 0 else "playing")
         return Response()
 
     async def _playback_info(self, request: Request) -> Response:
@@ -149,6 +175,10 @@ class VideoControl:
         player, self.player = self.player, None
         if player is not None:
             player.stop()
+            self._event("stopped")
+        if self.reverse_id is not None:
+            self.control.service.reverse.remove(self.reverse_id, self.control._write)
+            self.reverse_id = None
         if self.source is not None:
             self.source.end()
             self.source = None
@@ -159,3 +189,4 @@ class VideoControl:
             return {"error": self.last_error} if self.last_error else None
         return {"duration": player.duration, "position": round(player.position, 3), "rate": player.rate,
                 "frames": player.frames}
+

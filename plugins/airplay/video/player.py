@@ -3,8 +3,9 @@
 paced by their timestamps so the queue stays short. The loop side reads ``position``, ``duration``
 and ``rate``, and sets ``rate`` (0 = pause), ``seek()`` and ``stop()``.
 
-Only the video stream is played (no sound yet). FFmpeg is limited to network protocols
-(``protocol_whitelist``), so a playlist cannot make it read local files.
+Only the video stream is played (no sound yet). Every URL FFmpeg opens (playlists, segments,
+redirects) goes through ``fetch.PolicedFetcher`` (PyAV ``io_open``), which checks it against the
+address policy first; FFmpeg is also limited to network protocols (``protocol_whitelist``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
+
+from .fetch import PolicedFetcher
 
 __all__ = ["VideoPlayer", "OPEN_TIMEOUT", "READ_TIMEOUT"]
 
@@ -27,8 +30,10 @@ PAUSE_POLL = 0.05
 
 class VideoPlayer:
     def __init__(self, url: str, *, start_fraction: float, start_seconds: float | None,
-                 push: Callable[[Any], None], ended: Callable[[str | None], None]) -> None:
+                 push: Callable[[Any], None], ended: Callable[[str | None], None],
+                 fetcher: PolicedFetcher | None = None) -> None:
         self.url = url
+        self.fetcher = fetcher  # when given, every URL FFmpeg opens (playlists, segments, redirects) is checked
         self.start_fraction = start_fraction
         self.start_seconds = start_seconds
         self._push = push  # thread-safe: hands one av.VideoFrame to the loop
@@ -60,6 +65,8 @@ class VideoPlayer:
             self._play()
         except Exception as exc:  # FFmpeg errors, network errors: the sender is told, the box goes on
             error = f"{type(exc).__name__}: {str(exc)[:200]}"
+            if self.fetcher is not None and self.fetcher.refused:  # FFmpeg reports a refusal as an I/O error
+                error = f"URLRefused: {self.fetcher.refused[:200]}"
             log.info("AirPlay video %s failed: %s", _short(self.url), error)
         self.error = error
         self._ended(error)
@@ -68,7 +75,10 @@ class VideoPlayer:
         import av
 
         container: Any = av.open(self.url, timeout=(OPEN_TIMEOUT, READ_TIMEOUT),
-                                 options={"protocol_whitelist": PROTOCOLS, "reconnect": "0"})
+                                 # http_persistent=0: FFmpeg's HLS demuxer asserts (aborts) when it tries to reuse
+                                 # a connection it did not open itself, which with io_open is every one
+                                 options={"protocol_whitelist": PROTOCOLS, "reconnect": "0", "http_persistent": "0"},
+                                 io_open=self.fetcher.open if self.fetcher is not None else None)
         try:
             if not container.streams.video:
                 raise ValueError("no video stream in the URL")

@@ -29,10 +29,16 @@ const ENDINGS = {
   "preempted": "Someone else started sharing and took your place on the screen.",
 };
 
+const VIEW_BACK = {
+  "full": "Too many people are watching the room's screen already.",
+  "off": "This box does not offer the room's screen.",
+};
+
 const $ = (id) => document.getElementById(id);
-const state = { phase: "idle", error: null, notice: null, connection: "new", sessionId: null, camera: false, mic: false };
+const state = { phase: "idle", error: null, notice: null, connection: "new", sessionId: null, viewBack: "none",
+                camera: false, mic: false };
 window.__state = state;
-let ws = null, pc = null, streams = [];
+let ws = null, pc = null, streams = [], roomTransceiver = null, viewBackOffered = false;
 // The camera and microphone: their own senders (negotiated up front, without a track while off), so
 // turning them on or off during sharing is a replaceTrack, with no new offer.
 let cameraTrack = null, micTrack = null, cameraSender = null, micSender = null;
@@ -75,6 +81,9 @@ function send(message) {
 
 function cleanup() {
   if (pc) { pc.close(); pc = null; }
+  roomTransceiver = null;
+  $("room-video").srcObject = null;
+  $("room").hidden = true;
   for (const s of streams) for (const t of s.getTracks()) t.stop();
   streams = [];
   cameraTrack = micTrack = cameraSender = micSender = null;
@@ -170,10 +179,34 @@ async function negotiate(iceServers) {
   for (const track of screen.getVideoTracks()) pc.addTransceiver(track, { direction: "sendonly", streams: [screen] });
   cameraSender = pc.addTransceiver(cameraTrack || "video", { direction: "sendonly" }).sender;
   micSender = pc.addTransceiver(micTrack || "audio", { direction: "sendonly" }).sender;
+  if (viewBackOffered && $("viewback").checked) watchRoom();
   await pc.setLocalDescription(await pc.createOffer());
   await waitForGathering(pc, 3000);
   send({ type: "offer", sdp: pc.localDescription.sdp });
   setPhase("connecting", "Connecting…");
+}
+
+// View-back: a receive-only video section; the box sends the room's composite in it (VP8 preferred).
+function watchRoom() {
+  roomTransceiver = pc.addTransceiver("video", { direction: "recvonly" });
+  const caps = RTCRtpReceiver.getCapabilities && RTCRtpReceiver.getCapabilities("video");
+  if (caps && roomTransceiver.setCodecPreferences) {
+    const vp8 = caps.codecs.filter((c) => c.mimeType.toLowerCase() === "video/vp8");
+    const rest = caps.codecs.filter((c) => c.mimeType.toLowerCase() !== "video/vp8");
+    try { roomTransceiver.setCodecPreferences(vp8.concat(rest)); } catch (e) { /* keep the default order */ }
+  }
+  pc.addEventListener("track", (event) => {
+    if (event.transceiver !== roomTransceiver) return;
+    $("room-video").srcObject = new MediaStream([event.track]);
+  });
+}
+
+function showViewBack(status) {
+  state.viewBack = status || "none";
+  if (!roomTransceiver) return;
+  $("room").hidden = false;
+  $("room-video").hidden = state.viewBack !== "on";
+  $("room-state").textContent = VIEW_BACK[state.viewBack] || "";
 }
 
 async function onAnswer(sdp) {
@@ -195,6 +228,7 @@ function onMessage(event) {
     if (m.state === "queued") show(NOTICES.queued, "info"); else show("");
     negotiate(m.iceServers).catch((e) => { show("Could not start sharing: " + e.message); stopSharing("negotiation failed"); });
   } else if (m.type === "answer") {
+    showViewBack(m.viewBack);
     onAnswer(m.sdp).catch((e) => { show("The box's answer was refused: " + e.message); stopSharing("bad answer"); });
   } else if (m.type === "moderation") {
     state.notice = m.notice;
@@ -254,4 +288,9 @@ document.addEventListener("DOMContentLoaded", () => {
   $("stop").addEventListener("click", () => stopSharing("stopped by the user"));
   $("camera-toggle").addEventListener("click", () => toggle(setCamera, () => state.camera, "Camera"));
   $("mic-toggle").addEventListener("click", () => toggle(setMic, () => state.mic, "Microphone"));
+  // what this box offers beyond sharing: a box with view-back off shows no trace of it
+  fetch("/features.json", { cache: "no-store" }).then((r) => r.json()).then((features) => {
+    viewBackOffered = features.viewBack === true;
+    $("viewback-choice").hidden = !viewBackOffered;
+  }).catch(() => { viewBackOffered = false; });
 });

@@ -16,6 +16,13 @@ Two modes:
 
 Video is H.264 or H.265 made with PyAV (libx264/libx265), sent as AVCC with an avcC/hvcC codec
 packet, on the data port the type-110 SETUP returned. All traffic goes to 127.0.0.1.
+
+Audio (``setup_audio`` / ``send_tone``): a type-96 stream SETUP after the type-110 one, then RTP over
+UDP, AES-128-CBC under ``aeskey'`` with IV ``eiv`` (legacy) or ChaCha20-Poly1305 under an ``shk`` the
+sender puts in the SETUP (HomeKit, reported layout). Apple senders send AAC-ELD (``ct=8``); this
+machine's FFmpeg has no AAC-ELD encoder (FFmpeg's own ``aac`` encodes LC only, libfdk_aac is not
+built in), so the emulated sender sends **AAC-LC** (``ct=4``) or **ALAC** (``ct=2``) frames carried
+the same way. The box's AAC-ELD decoding itself is FFmpeg's and is not exercised by this sender.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ import asyncio
 import hashlib
 import os
 import plistlib
+import socket
+import struct
 import time
 import uuid
 from collections.abc import Iterator
@@ -35,6 +44,7 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from receiver_plugins.airplay import tlv8
 from receiver_plugins.airplay.hap import HapChannel, hkdf
@@ -53,6 +63,8 @@ from .fairplay_test_plugin import wrap_test_key
 
 BPLIST = "application/x-apple-binary-plist"
 OPTION = {"h264": b"\x16\x01", "h265": b"\x1e\x01"}
+AUDIO_CT = {"alac": 2, "aac": 4}  # AirPlay compression types (8 = AAC-ELD: no encoder here)
+AUDIO_SPF = {"alac": 352, "aac": 1024}
 
 
 class ControlClient:
@@ -70,9 +82,10 @@ class ControlClient:
         return cls(reader, writer)
 
     async def request(self, method: str, path: str, body: bytes = b"", content_type: str = "",
-                      protocol: str = "RTSP/1.0") -> tuple[int, bytes]:
+                      protocol: str = "RTSP/1.0", headers: dict[str, str] | None = None) -> tuple[int, bytes]:
         self.cseq += 1
-        head = [f"{method} {path} {protocol}", "User-Agent: AirPlay/550.10", f"Content-Length: {len(body)}"]
+        head = [f"{method} {path} {protocol}", "User-Agent: AirPlay/550.10", f"Content-Length: {len(body)}",
+                *(f"{name}: {value}" for name, value in (headers or {}).items())]
         if protocol.startswith("RTSP"):
             head.append(f"CSeq: {self.cseq}")
         if content_type:
@@ -221,6 +234,11 @@ class EmulatedMirrorSender:
         self.encoder: Encoder | None = None
         self.sent_codec_for: tuple[int, int] | None = None
         self.setup_status: int | None = None
+        self.eiv = os.urandom(16)
+        self.audio_key: bytes | None = None  # legacy: aeskey' (AES-CBC); HomeKit: the shk (ChaCha20-Poly1305)
+        self.audio_port: int | None = None
+        self.audio_socket: socket.socket | None = None
+        self.audio_codec = "aac"
 
     async def start(self) -> int:
         """Pair (HomeKit) or fp-setup (legacy), SETUP the session and the type-110 stream, open the
@@ -240,7 +258,7 @@ class EmulatedMirrorSender:
                 if status != 200:
                     self.setup_status = status
                     return status
-            session["ekey"], session["eiv"] = wrap_test_key(self.aes_key), os.urandom(16)
+            session["ekey"], session["eiv"] = wrap_test_key(self.aes_key), self.eiv
         status, _ = await client.request("SETUP", f"rtsp://127.0.0.1/{self.stream_connection_id}",
                                          plistlib.dumps(session, fmt=plistlib.FMT_BINARY), BPLIST)
         if status != 200:
@@ -260,6 +278,7 @@ class EmulatedMirrorSender:
             self.cipher = HomeKitMirrorCipher(homekit_stream_key(secret, self.stream_connection_id))
         else:
             key = self.aes_key if legacy_secret is None else hashlib.sha512(self.aes_key + legacy_secret).digest()[:16]
+            self.audio_key = key
             self.cipher = LegacyMirrorCipher(*legacy_stream_keys(key, self.stream_connection_id))
         self._data_reader, self.data_writer = await asyncio.open_connection("127.0.0.1", data_port)
         return status
@@ -296,6 +315,64 @@ class EmulatedMirrorSender:
         assert self.data_writer is not None
         await self.data_writer.drain()
 
+    async def setup_audio(self, codec: str = "aac") -> int:
+        """The type-96 stream SETUP of a mirroring session; ``aac`` (AAC-LC, ct 4) is what
+        ``audio_packets`` can make (FFmpeg's ALAC encoder makes 4096-frame packets: too big for RTP)."""
+        assert self.client is not None
+        self.audio_codec = codec
+        stream: dict[str, Any] = {"type": 96, "ct": AUDIO_CT[codec], "spf": AUDIO_SPF[codec], "sr": 44100,
+                                  "audioFormat": 0x40000 if codec == "alac" else 0x400000, "controlPort": 0,
+                                  "usingScreen": True, "isMedia": True, "latencyMin": 11025, "latencyMax": 88200}
+        if self.mode == "homekit":
+            self.audio_key = stream["shk"] = os.urandom(32)
+        status, body = await self.client.request("SETUP", f"rtsp://127.0.0.1/{self.stream_connection_id}",
+                                                 plistlib.dumps({"streams": [stream]}, fmt=plistlib.FMT_BINARY),
+                                                 BPLIST)
+        if status == 200:
+            self.audio_port = plistlib.loads(body)["streams"][0]["dataPort"]
+            self.audio_socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        return status
+
+    def audio_packets(self, pcm: np.ndarray) -> list[bytes]:
+        """Interleaved s16 stereo 44.1 kHz to encrypted RTP packets, one AAC-LC frame each."""
+        assert self.audio_key is not None and self.audio_codec == "aac"
+        spf = AUDIO_SPF["aac"]
+        context: Any = av.CodecContext.create("aac", "w")
+        context.sample_rate, context.layout, context.format = 44100, "stereo", "fltp"
+        frames: list[bytes] = []
+        for start in range(0, len(pcm) - spf + 1, spf):
+            planes = np.ascontiguousarray(pcm[start:start + spf].T / 32768.0, dtype=np.float32)
+            frame = av.AudioFrame.from_ndarray(planes, format="fltp", layout="stereo")
+            frame.sample_rate, frame.pts = 44100, start
+            frames += [bytes(p) for p in context.encode(frame)]
+        frames += [bytes(p) for p in context.encode(None)]
+        packets = []
+        for index, payload in enumerate(frames):
+            header = struct.pack("!BBHII", 0x80, 0x60 | (0x80 if index == 0 else 0), index & 0xFFFF,
+                                 (index * spf) & 0xFFFFFFFF, 0x1234)
+            packets.append(header + self._seal_audio(header, payload, index))
+        return packets
+
+    def _seal_audio(self, header: bytes, payload: bytes, index: int) -> bytes:
+        assert self.audio_key is not None
+        if self.mode == "homekit":
+            nonce = index.to_bytes(8, "little")
+            return ChaCha20Poly1305(self.audio_key).encrypt(b"\x00" * 4 + nonce, payload, header[4:12]) + nonce
+        whole = len(payload) & ~0xF
+        encryptor = Cipher(algorithms.AES(self.audio_key), modes.CBC(self.eiv)).encryptor()
+        return encryptor.update(payload[:whole]) + encryptor.finalize() + payload[whole:]
+
+    async def send_audio(self, packets: list[bytes], *, realtime: float = 1.0) -> None:
+        """Send the packets paced at ``realtime`` times real time."""
+        assert self.audio_socket is not None and self.audio_port is not None
+        spf = AUDIO_SPF[self.audio_codec]
+        started = time.monotonic()
+        for index, packet in enumerate(packets):
+            self.audio_socket.sendto(packet, ("127.0.0.1", self.audio_port))
+            delay = started + index * spf / 44100 / realtime - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+
     def write_raw(self, data: bytes) -> None:
         self._write(data)
 
@@ -313,6 +390,8 @@ class EmulatedMirrorSender:
         return status
 
     def close(self) -> None:
+        if self.audio_socket is not None:
+            self.audio_socket.close()
         if self.data_writer is not None:
             self.data_writer.close()
         if self.client is not None:

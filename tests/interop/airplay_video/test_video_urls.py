@@ -70,6 +70,12 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
         return None
 
     def send_head(self) -> Any:
+        if self.path.startswith("/redirect/"):  # 302 to wherever the rest of the path says
+            self.send_response(302)
+            self.send_header("Location", "http://" + self.path[len("/redirect/"):])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
         wanted = self.headers.get("Range", "")
         path = Path(self.translate_path(self.path))
         if not wanted.startswith("bytes=") or not path.is_file():
@@ -108,6 +114,10 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, np.nd
     subprocess.run(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-i", str(directory / "still.mp4"),
                     "-c", "copy", "-f", "hls", "-hls_time", "2", "-hls_playlist_type", "vod",
                     str(directory / "still.m3u8")], check=True)
+    # a playlist on the allowed host whose segments point at a link-local address
+    (directory / "elsewhere.m3u8").write_text("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n"
+                                              "#EXT-X-PLAYLIST-TYPE:VOD\n#EXTINF:2.0,\nhttp://169.254.10.1/s0.ts\n"
+                                              "#EXT-X-ENDLIST\n")
     with http_server(directory) as port:
         yield f"http://127.0.0.1:{port}/still.mp4", image
 
@@ -195,6 +205,52 @@ async def test_play_pause_scrub_stop(video_box: Callable[..., Any], media: tuple
         client.close()
 
 
+async def read_event(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> dict[str, Any]:
+    """One ``POST /event`` the box sends on the reversed connection; answered 200 as senders do."""
+    head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)).decode()
+    assert head.startswith("POST /event HTTP/1.1\r\n"), head
+    length = int(next(line.split(":")[1] for line in head.split("\r\n") if line.lower().startswith("content-length")))
+    event: dict[str, Any] = plistlib.loads(await reader.readexactly(length))
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    return event
+
+
+async def test_reverse_event_channel(video_box: Callable[..., Any], media: tuple[str, np.ndarray]) -> None:
+    """``POST /reverse`` (PTTH/1.0 upgrade) on a second connection: the box answers 101 and sends the
+    session's playing / paused / stopped events there (an HTTP client of ours; pyatv does not use it)."""
+    url, _image = media
+    session = {"X-Apple-Session-ID": "5A1B2C3D-0000-4000-8000-00000000CAFE"}
+    async with video_box() as box:
+        reader, writer = await asyncio.open_connection("127.0.0.1", box.port)
+        writer.write(("POST /reverse HTTP/1.1\r\nUpgrade: PTTH/1.0\r\nConnection: Upgrade\r\n"
+                      "X-Apple-Purpose: event\r\nContent-Length: 0\r\n"
+                      f"X-Apple-Session-ID: {session['X-Apple-Session-ID']}\r\n\r\n").encode())
+        head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)).decode()
+        assert head.startswith("HTTP/1.1 101 Switching Protocols\r\n") and "Upgrade: PTTH/1.0" in head, head
+        client = await ControlClient.connect(box.port)
+        body = plistlib.dumps({"Content-Location": url, "Start-Position": 0.0}, fmt=plistlib.FMT_BINARY)
+        assert (await client.request("POST", "/play", body, BPLIST, protocol="HTTP/1.1", headers=session))[0] == 200
+        first = await read_event(reader, writer)
+        assert first == {"category": "video", "sessionID": 0, "state": "playing"}, first
+        await wait_for(lambda: box.decoded() >= 5, 20, "frames of the video on screen")
+        assert (await client.request("POST", "/rate?value=0.000000", protocol="HTTP/1.1", headers=session))[0] == 200
+        assert (await read_event(reader, writer))["state"] == "paused"
+        assert (await client.request("POST", "/rate?value=1.000000", protocol="HTTP/1.1", headers=session))[0] == 200
+        assert (await read_event(reader, writer))["state"] == "playing"
+        assert (await client.request("POST", "/stop", protocol="HTTP/1.1", headers=session))[0] == 200
+        stopped = await read_event(reader, writer)
+        assert stopped["state"] == "stopped" and stopped["sessionID"] == 3, stopped
+        await wait_for(lambda: not box.sessions(), 5, "the session to end")
+        # a reverse without the upgrade header is refused; the registry forgets a closed channel
+        plain = await ControlClient.connect(box.port)
+        assert (await plain.request("POST", "/reverse", protocol="HTTP/1.1", headers=session))[0] == 400
+        writer.close()
+        plugin = next(p for n, p in box.rx.plugins.list_name_plugin() if n == "airplay")
+        await wait_for(lambda: len(plugin.service.reverse) == 0, 5, "the closed channel to be forgotten")
+        client.close()
+        plain.close()
+
+
 async def test_a_stream_that_fails_is_reported_and_ends(video_box: Callable[..., Any],
                                                        media: tuple[str, np.ndarray]) -> None:
     url = media[0].replace("still.mp4", "missing.mp4")  # the test server answers 404
@@ -206,6 +262,25 @@ async def test_a_stream_that_fails_is_reported_and_ends(video_box: Callable[...,
         error = (await info(client)).get("error")
         assert error is not None
         assert "404" in error["description"] or "Not Found" in error["description"], error
+        client.close()
+
+
+@pytest.mark.parametrize("path", ["elsewhere.m3u8", "redirect/169.254.10.1/still.mp4"])
+async def test_nested_urls_are_checked_too(path: str, video_box: Callable[..., Any],
+                                           media: tuple[str, np.ndarray]) -> None:
+    """An allowed URL whose HLS segments or HTTP redirect lead to a refused address: /play is accepted
+    (the first URL is fine), then every URL FFmpeg wants goes through the same policy and the box
+    never connects there; playback-info reports the refusal."""
+    url = media[0].replace("still.mp4", path)
+    async with video_box() as box:
+        client = await ControlClient.connect(box.port)
+        body = plistlib.dumps({"Content-Location": url}, fmt=plistlib.FMT_BINARY)
+        assert (await client.request("POST", "/play", body, BPLIST, protocol="HTTP/1.1"))[0] == 200
+        await wait_for(lambda: not box.sessions(), 20, "the session to end")
+        error = (await info(client)).get("error")
+        assert error is not None and "169.254.10.1" in error["description"], error
+        assert "may not fetch" in error["description"], error
+        assert box.decoded() == 0
         client.close()
 
 
@@ -227,8 +302,18 @@ async def test_refused_urls(networks: tuple[str, ...], url: str, video_box: Call
         client.close()
 
 
-@pytest.mark.parametrize("version,kind", [("0.13.0", "mp4"), ("latest", "mp4"), ("latest", "m3u8")])
-async def test_pyatv_play_url(version: str, kind: str, video_box: Callable[..., Any],
+# bits 0 (video), 9 (audio), 30: the AirPlay 1 path of pyatv's play_url; with bit 38 (HomeKit pairing and
+# encryption) pyatv takes its AirPlay 2 path: transient pairing, the session SETUP, RECORD, then /play,
+# /setProperty, /rate and /playback-info over the encrypted control channel
+# pyatv's AirPlay service pairs transiently only when given its
+# "transient" credentials (hex of b"transient", three empty fields)
+AP1, AP2 = "0x40000201,0x0", "0x40000201,0x40"
+TRANSIENT = "7472616e7369656e74:::"
+
+
+@pytest.mark.parametrize("version,kind,features", [("0.13.0", "mp4", AP1), ("latest", "mp4", AP1),
+                                                   ("latest", "m3u8", AP1), ("latest", "mp4", AP2)])
+async def test_pyatv_play_url(version: str, kind: str, features: str, video_box: Callable[..., Any],
                               media: tuple[str, np.ndarray]) -> None:
     url, image = media
     url = url.replace(".mp4", f".{kind}")  # progressive MP4, or the same video as an HLS playlist
@@ -236,20 +321,24 @@ async def test_pyatv_play_url(version: str, kind: str, video_box: Callable[..., 
     if not atvremote.exists():
         pytest.fail(f"{atvremote} is missing: scripts/test makes the pyatv virtualenvs")
     async with video_box() as box:
-        # bits 0 (video), 9 (audio), 30: the AirPlay 1 path of pyatv's play_url
         proc = await asyncio.create_subprocess_exec(
             str(atvremote), "--manual", "--address", "127.0.0.1", "--port", str(box.port), "--protocol", "airplay",
-            "--id", "7E45BA014DB9", "--name", "Box", "--service-properties", ":features=0x40000201,0x0",
+            "--id", "7E45BA014DB9", "--name", "Box", "--service-properties", f":features={features}", "--debug",
+            *(["--airplay-credentials", TRANSIENT] if features == AP2 else []),
             f"play_url={url}", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         best = 0.0
+        protocols: set[str] = set()
         started = time.monotonic()
         while proc.returncode is None and time.monotonic() - started < 60:
+            plugin = next(p for p in box.rx.status()["plugins"] if p["name"] == "airplay")
+            protocols |= {s["protocol"] for s in (plugin["status"] or {}).get("senders", []) if s.get("video")}
             if box.decoded() > 10:
                 best = max(best, box.psnr(image))
             await asyncio.sleep(0.3)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(proc.wait(), 0.01)
         out, _ = await proc.communicate()
-        assert proc.returncode == 0, out.decode(errors="replace")
+        assert proc.returncode == 0, out.decode(errors="replace")[-6000:]
         assert best >= 30, f"best PSNR {best:.1f} dB"
+        assert protocols == {"airplay2" if features == AP2 else "raop"}, protocols  # /play over the HAP channel
         assert box.sessions() == [], "the session ends with the video"

@@ -32,8 +32,11 @@ def require_chromium() -> None:
 
 
 @contextlib.asynccontextmanager
-async def chromium(extra_args: tuple[str, ...] = ()) -> AsyncIterator[Any]:
-    """A headless persistent Chromium context that ignores the box's self-signed certificate."""
+async def chromium(home: str | None = None, extra_args: tuple[str, ...] = ()) -> AsyncIterator[Any]:
+    """A headless persistent Chromium context that ignores the box's self-signed certificate (the
+    page's only: Playwright's ``ignore_https_errors``); ``home`` = the HOME it runs with (its NSS
+    database decides which other certificates, e.g. a TURN server's, it trusts); ``extra_args`` are
+    more Chromium flags (``fake_camera``'s)."""
     require_chromium()
     os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
     from playwright.async_api import async_playwright
@@ -42,7 +45,8 @@ async def chromium(extra_args: tuple[str, ...] = ()) -> AsyncIterator[Any]:
     try:
         async with async_playwright() as pw:
             context = await pw.chromium.launch_persistent_context(
-                profile, executable_path=CHROMIUM, headless=True, args=[*FLAGS, *extra_args], ignore_https_errors=True)
+                profile, executable_path=CHROMIUM, headless=True, args=[*FLAGS, *extra_args], ignore_https_errors=True,
+                env={**os.environ, "HOME": home} if home else None)
             try:
                 yield context
             finally:

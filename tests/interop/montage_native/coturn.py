@@ -22,8 +22,11 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def coturn(workdir: Path, secret: str) -> Iterator[int]:
-    """Run ``turnserver`` on 127.0.0.1 (loopback peers allowed: test-only flag); yields its port."""
+def coturn(workdir: Path, secret: str, *, tls: tuple[Path, Path, int] | None = None) -> Iterator[int]:
+    """Run ``turnserver`` on 127.0.0.1 (loopback peers allowed: test-only flag); yields its port.
+
+    ``tls=(cert, key, port)`` also listens for TURN over TLS (``turns:``) on ``port`` (443 in the
+    tests: they run as root in a namespace of their own, so the privileged port is free)."""
     if not os.access(TURNSERVER, os.X_OK):
         pytest.fail(f"{TURNSERVER} missing: scripts/test installs the Debian 'coturn' package")
     port = _free_port()
@@ -31,8 +34,13 @@ def coturn(workdir: Path, secret: str) -> Iterator[int]:
     log_path = workdir / "turn.log"
     args = [TURNSERVER, "-n", "--listening-ip=127.0.0.1", f"--listening-port={port}", "--relay-ip=127.0.0.1",
             f"--min-port={relay_low}", f"--max-port={relay_low + 9}", "--realm=box.test", "--use-auth-secret",
-            f"--static-auth-secret={secret}", "--fingerprint", "--allow-loopback-peers", "--no-cli", "--no-tls",
+            f"--static-auth-secret={secret}", "--fingerprint", "--allow-loopback-peers", "--no-cli",
             "--no-dtls", f"--pidfile={workdir / 'turn.pid'}", f"--log-file={log_path}", "--simple-log"]
+    if tls is None:
+        args.append("--no-tls")
+    else:
+        cert, key, tls_port = tls
+        args += [f"--tls-listening-port={tls_port}", f"--cert={cert}", f"--pkey={key}"]
     with open(workdir / "turn.out", "wb") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
     try:

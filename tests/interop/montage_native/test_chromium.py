@@ -20,6 +20,7 @@ from receiver_core.display.layouts import inset_rect
 from .chromium import chromium, fake_camera, join, page_state
 from .conftest import PIN
 from .coturn import coturn
+from .trust import home_trusting, make_ca_and_server
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -209,7 +210,7 @@ async def test_screen_with_camera_shows_the_inset_and_microphone_is_heard(native
     tile, 4:3 and a quarter of the tile's width; turning the camera off on the page removes the inset,
     turning it on brings it back; the microphone is the session's audio, heard under the audio focus."""
     camera_flag = fake_camera(tmp_path / "camera.y4m", MAGENTA, ORANGE)
-    async with native_box() as box, chromium((camera_flag,)) as browser:
+    async with native_box() as box, chromium(extra_args=(camera_flag,)) as browser:
         page = await browser.new_page()
         await page.goto(box.url())
         await page.check("#camera")
@@ -349,3 +350,25 @@ async def test_h264_when_the_box_asks_for_it(native_box: Callable[..., Any]) -> 
         assert peer.video_codec == "H264" and sender["mime"] == "video/H264"
         assert stats.size.startswith("1280x720")
         assert fps >= 25, f"{fps:.1f} fps"
+
+
+async def test_relay_only_browser_through_turns_on_443(native_box: Callable[..., Any], tmp_path: Any) -> None:
+    """The last resort of the whitepaper: TURN over TLS on 443, the page given only a ``turns:`` URL and
+    relay-only ICE. coturn's certificate comes from a CA that Chromium trusts through its NSS database,
+    as an organisation's CA is trusted; no certificate error is ignored (the root namespace of the
+    test makes 443 free to bind)."""
+    secret = "interop-turns-secret"
+    ca, cert, key = make_ca_and_server(tmp_path / "pki", "127.0.0.1")
+    with coturn(tmp_path, secret, tls=(cert, key, 443)):
+        async with native_box(turn_urls=["turns:127.0.0.1:443?transport=tcp"], turn_secret=secret) as box, \
+                chromium(home=str(home_trusting(tmp_path, ca))) as browser:
+            page = await browser.new_page()
+            await join(page, box.url("quality=720&policy=relay"), box.meeting_id, PIN, "Relayed over TLS")
+            stats = (await wait_for(lambda: [s for s in box.video_stats() if s.decoded > 0], 30, "a decoded frame"))[0]
+            start_count, start = stats.decoded, time.monotonic()
+            await asyncio.sleep(3.0)
+            fps = (stats.decoded - start_count) / (time.monotonic() - start)
+            pair = await page.evaluate(SELECTED_PAIR)
+            print("turns relay:", pair, f"{fps:.1f} fps")
+            assert pair == {"localType": "relay", "relayProtocol": "tls"}
+            assert fps >= 25, f"{fps:.1f} fps"

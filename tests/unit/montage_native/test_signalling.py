@@ -96,7 +96,8 @@ def test_box_messages_encode_to_versioned_json() -> None:
     assert json.loads(encode(Joined("s-1", "active", ({"urls": "stun:127.0.0.1:3478"},)))) == {
         "v": 1, "type": "joined", "sessionId": "s-1", "state": "active",
         "iceServers": [{"urls": "stun:127.0.0.1:3478"}]}
-    assert json.loads(encode(Answer("v=0"))) == {"v": 1, "type": "answer", "sdp": "v=0"}
+    assert json.loads(encode(Answer("v=0"))) == {"v": 1, "type": "answer", "sdp": "v=0", "viewBack": "none"}
+    assert json.loads(encode(Answer("v=0", view_back="full")))["viewBack"] == "full"
     assert json.loads(encode(Moderation(Notice.REMOVED, "bye")))["notice"] == "removed"
     wire = json.loads(encode(Error(ErrorCode.LOCKED_OUT, "wait", retry_after=29.97)))
     assert wire == {"v": 1, "type": "error", "code": "locked-out", "message": "wait", "fatal": True, "retryAfter": 30.0}
