@@ -487,7 +487,7 @@ def render(results: dict[str, Any]) -> str:
     lines += ["", "* *send burst*: from the senders' logs. *queue + scale* (`added_ms` = frame on its surface − "
               "access unit complete − decode), *decode* (`decode_ms`) and *wait for composite* (`composite_ms` − "
               "`delay_ms` − present) are the box's own per-frame timings (status API, median over sessions). "
-              "*present*: the glass backend's copy of the composite. *receive + depacketize* is not measured "
+              "*present*: the glass backend's `present` (the headless display keeps the composite without a copy). *receive + depacketize* is not measured "
               "apart: it is the total minus the other stages (kernel, socket, datagram handling, the wait for the "
               "access unit's end), so the row adds up by construction; medians of different frame sets do not "
               "add exactly, and the remainder absorbs that too.", ""]
@@ -531,7 +531,7 @@ def render(results: dict[str, Any]) -> str:
         lines += _table(header, kinds)
     lines += ["", "What the box does to give memory back: `receiver_core/memory.py` (one malloc arena, trimming "
               "when idle, FFmpeg's code pages paged out after the last session) and the display service "
-              "(the canvas and the headless spare buffer are dropped when the last session leaves). The kernel "
+              "(its canvases are dropped when the last session leaves). The kernel "
               "pages out only pages no other process maps: run nothing else that uses the same PyAV "
               "installation (another box, the test suite) during the benchmark, or the RSS after the senders "
               "leave stays higher (the anonymous figure is not affected).", ""]

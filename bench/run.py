@@ -352,7 +352,7 @@ def _classify(stack: str) -> str:
         if "Compositor.compose (" in stack:
             return "display thread: compose (blit)"
         if "_present" in stack:
-            return "display thread: present (headless copy)"
+            return "display thread: present"
         return "display thread: waiting / pacing"
     if "media/mpegts/" in stack:
         return "event loop: MPEG-TS parsing (receiver_core.media.mpegts)"

@@ -50,6 +50,8 @@ T = TypeVar("T")
 _ACCEPT_RESOURCE_ERRORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 #: SIGTERM must end the process within 5 s (systemd waits 90): the status API gets this much of it.
 ADMIN_STOP_SECONDS = 3.0
+#: [session] settings a SIGHUP applies at run time (the rest of the section needs a restart)
+LIVE_SESSION_KEYS = ("pin_mode", "pin", "pin_length")
 
 
 def load_plugins_and_config(
@@ -393,7 +395,8 @@ class Receiver:
         await self._republish()
 
     async def reload(self) -> None:
-        """Re-read the config file; apply the box name and network settings, log what needs a restart."""
+        """Re-read the config file; apply the box name, network settings and the PIN setting (``[session]``
+        ``pin_mode``, ``pin``, ``pin_length``: adverts follow, e.g. AirPlay's ``pw``); log what needs a restart."""
         if self.config.source is None:
             log.info("no config file to reload")
             return
@@ -405,11 +408,17 @@ class Receiver:
             return
         before = config_mod.config_to_dict(self.config, redact=False)
         after = config_mod.config_to_dict(new, redact=False)
+        for snapshot in (before, after):  # the PIN setting is applied live (below): not a restart reason
+            for key in LIVE_SESSION_KEYS:
+                snapshot.get("session", {}).pop(key, None)
         restart = [name for name in after if name not in ("receiver", "network") and after[name] != before.get(name)]
         if restart:
             log.warning("config sections %s changed; they take effect after a restart", ", ".join(restart))
+        live_session = {key: getattr(new.session, key) for key in LIVE_SESSION_KEYS}
         self.config = attrs.evolve(self.config, receiver=attrs.evolve(self.config.receiver, name=new.receiver.name),
-                                   network=new.network)
+                                   network=new.network, session=attrs.evolve(self.config.session, **live_session))
+        if self.sessions is not None and self.sessions.apply_pin_setting(self.config.session, "config-reload"):
+            log.info("PIN setting applied: %s", self.config.session.pin_mode)
         await self._republish()
 
     async def _republish(self) -> None:

@@ -1,11 +1,22 @@
 # Sourced by scripts/test before the interop tier: the real senders the interop tests drive, each from
 # Debian or PyPI, never built here. Python senders whose pins clash with ours get their own
 # virtualenv under .venv-peers/ (remade when the sender no longer imports).
-#   AirPlay   pyatv 0.13.0 and latest (srptools<2), PulseAudio's RAOP sink
+#   AirPlay   pyatv 0.13.0 and latest (srptools<2), PulseAudio's RAOP sink; shairport-sync (the tests copy
+#             the AirPort Express RSA key out of its binary for et=1; bench/airplay_audio.py runs it as the
+#             reference receiver in a namespace of its own). Its service (and avahi-daemon's, when the install
+#             brings it) is masked first: neither must run on the host.
 #   Miracast  gnome-network-displays 0.90.5 under Xvfb + xdotool, fluxcast 0.2.9 (top-level packages
 #             wfd, main, server...: never in .venv-test; --no-deps: its RTSP server needs none of them)
 #   browser   Chromium driven by Playwright (no browser download), coturn for TURN
 install_interop_peers() {
+    if [ -d /run/systemd/system ]; then  # units only masked when this install brings them (CI machines)
+        local sudo="" unit; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+        dpkg-query -W shairport-sync >/dev/null 2>&1 || $sudo systemctl mask shairport-sync.service >/dev/null 2>&1 || true
+        if ! dpkg-query -W avahi-daemon >/dev/null 2>&1; then  # shairport-sync depends on it
+            for unit in avahi-daemon.service avahi-daemon.socket; do $sudo systemctl mask "$unit" >/dev/null 2>&1 || true; done
+        fi
+    fi
+    ensure_debian_packages shairport-sync
     ensure_debian_packages pulseaudio pulseaudio-utils pulseaudio-module-raop \
         gnome-network-displays xvfb xdotool dbus-x11 gstreamer1.0-libav \
         chromium coturn

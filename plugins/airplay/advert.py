@@ -36,6 +36,7 @@ FEATURES = sum(1 << bit for bit in (BIT_VIDEO, BIT_VIDEO_HLS, BIT_AUDIO, BIT_MET
 MODEL = "MontageReceiver1,1"
 SOURCE_VERSION = "220.68"  # the AirPlay 1 generation of the protocol the box speaks
 STATUS_AUDIO_CABLE = 0x4
+STATUS_PASSWORD_REQUIRED = 0x80  # with pw=true: the box PIN as the AirPlay password (never 0x8 / 0x200: no PIN pairing)
 
 
 def features_text(features: int) -> str:
@@ -57,7 +58,7 @@ class Advert:
 
     @property
     def status_flags(self) -> int:
-        return STATUS_AUDIO_CABLE
+        return STATUS_AUDIO_CABLE | (STATUS_PASSWORD_REQUIRED if self.password_required else 0)
 
     def airplay_txt(self) -> dict[str, str]:
         return {

@@ -408,6 +408,8 @@ class ControlConnection(asyncio.Protocol):
     async def _teardown(self, request: Request) -> Response:
         if self.mirror.teardown(request):  # only mirroring streams named: mirror/control.py
             return Response()
+        if self.stream is not None:  # what arrived before TEARDOWN still plays (after a FLUSH nothing is held)
+            await self.stream.drain()
         await self._end_session("the sender stopped")
         return Response()
 

@@ -1,4 +1,5 @@
-"""One RAOP audio stream: UDP data/control/timing sockets -> decrypt -> reorder -> ``QueueSource``.
+"""One RAOP audio stream: UDP data/control/timing sockets -> decrypt -> reorder -> held until the
+sender's presentation time (``playout``) -> ``QueueSource``.
 
 Created by SETUP, fed by the sender's datagrams, ended by TEARDOWN, the end of the control
 connection, or the core (kick/block): after ``close()`` every datagram is ignored.
@@ -7,6 +8,7 @@ connection, or the core (kick/block): after ``close()`` every datagram is ignore
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 from fractions import Fraction
@@ -18,6 +20,7 @@ from receiver_core.errors import RemoteProtocolError
 from .alac import with_end_tag
 from .hap import AudioCipher
 from .jitter import JitterBuffer
+from .playout import MAX_LATENCY, PlayoutClock
 from .raop_crypto import PacketDecryptor
 from .rtp import (
     AudioPacket,
@@ -61,6 +64,9 @@ class AudioStream:
         self.source = QueueSource(caps_for(announcement), maxsize=QUEUE_PACKETS)
         self.decryptor = PacketDecryptor(aes_key, announcement.aes_iv) if aes_key and announcement.aes_iv else None
         self.jitter = JitterBuffer()
+        self.playout = PlayoutClock(announcement.sample_rate, announcement.min_latency)
+        self._scheduled: collections.deque[tuple[float, MediaPacket]] = collections.deque()
+        self.played_early = 0  # pushed before their time because too many were held (bounded)
         self.time_base = Fraction(1, announcement.sample_rate)
         self.data: StreamSocket | None = None
         self.control: StreamSocket | None = None
@@ -110,6 +116,7 @@ class AudioStream:
         if isinstance(packet, SyncPacket):
             self.syncs += 1
             self.last_sync = packet
+            self.playout.on_sync(packet, self.clock_offset, time.time() - time.monotonic())
         else:
             self._accept(packet, retransmitted=True)
 
@@ -145,9 +152,10 @@ class AudioStream:
 
     def _release(self, now: float) -> None:
         for item in self.jitter.pop_ready(now):
-            self.source.push(MediaPacket(item.payload, pts=self._extend_timestamp(item.timestamp),
-                                         time_base=self.time_base, keyframe=True, arrival=now,
-                                         discontinuity=item.after_loss))
+            packet = MediaPacket(item.payload, pts=self._extend_timestamp(item.timestamp), time_base=self.time_base,
+                                 keyframe=True, arrival=now, discontinuity=item.after_loss)
+            self._scheduled.append((self.playout.due(item.timestamp, now), packet))
+        self._play_due(now)
         if self.control is not None and self.sender_control_port:
             for first, count in self.jitter.due_requests(now):
                 self._counter += 1
@@ -165,28 +173,53 @@ class AudioStream:
         self._last_timestamp += delta
         return self._last_timestamp
 
+    def _play_due(self, now: float) -> None:
+        """Hand the core every packet whose time has come (the audio backend writes it at once)."""
+        while self._scheduled and not self.closed:
+            due, packet = self._scheduled[0]
+            if due > now and len(self._scheduled) <= QUEUE_PACKETS:
+                break
+            if due > now:
+                self.played_early += 1
+            self._scheduled.popleft()
+            packet.arrival = now  # when it entered the core: the core's queues bound from there
+            self.source.push(packet)
+
+    async def drain(self, timeout: float = MAX_LATENCY + 0.5) -> None:
+        """Until every packet received so far has been played (TEARDOWN: the sender's tail is owed)."""
+        deadline = time.monotonic() + timeout
+        while (self._scheduled or self.jitter.depth) and not self.closed and time.monotonic() < deadline:
+            await asyncio.sleep(TICK / 2)
+
     async def _tick(self) -> None:
         next_timing = 0.0
         while not self.closed:
             now = time.monotonic()
             if self.jitter.depth:
                 self._release(now)
+            self._play_due(now)
             if self.sender_timing_port and self.timing is not None and now >= next_timing:
                 self._counter += 1
                 self.timing.send(build_timing_request(self._counter, ntp_from_unix(time.time())),
                                  (self.peer_ip, self.sender_timing_port))
                 next_timing = now + TIMING_INTERVAL
-            await asyncio.sleep(TICK)
+            wait = TICK
+            if self._scheduled:
+                wait = min(wait, max(0.001, self._scheduled[0][0] - time.monotonic()))
+            await asyncio.sleep(wait)
 
     # ---------------------------------------------------------------------------------- control
 
     def flush(self, next_sequence: int | None) -> None:
         self.jitter.reset(next_sequence)
+        self._scheduled.clear()
+        self.playout.reset()
 
     def close(self) -> None:
         if self.closed:
             return
         self.closed = True
+        self._scheduled.clear()
         for sock in (self.data, self.control, self.timing):
             if sock is not None:
                 sock.close()
@@ -208,4 +241,6 @@ class AudioStream:
             "buffer_depth": self.jitter.depth,
             "queue_dropped": self.source.dropped,
             "clock_offset_ms": None if self.clock_offset is None else round(self.clock_offset * 1000, 3),
+            "playout": {"latency_ms": round(self.playout.latency * 1000, 1), "latency_from": self.playout.latency_from,
+                        "clock": self.playout.clock, "held": len(self._scheduled), "played_early": self.played_early},
         }

@@ -33,8 +33,10 @@ class DisplayBackend(Protocol):
     def present(self, canvas: np.ndarray) -> None:
         """Show one composite (I420, shape ``(h*3//2, w)``); called in the display thread.
 
-        A writable canvas is reused for the next composite: copy what you keep. A read-only one
-        (the idle screen) never changes."""
+        A writable canvas is reused for the next composite: copy what you keep, unless the backend
+        sets ``keeps_canvas = True``: then the display service alternates between two canvases and
+        leaves the one it handed over alone until the next ``present`` has returned (the headless
+        display keeps it without a copy). A read-only one (the idle screen) never changes."""
 
     def close(self) -> None:
         """Called in the display thread at shutdown."""

@@ -213,50 +213,94 @@ class Surface:
         return scaled, generation, arrival
 
 
-class Compositor:
-    """Owns the canvas; redraws only tiles whose surface has a new frame."""
+class _Canvas:
+    """One I420 canvas and what is drawn on it (per tile: the frame generation and its placement)."""
 
     def __init__(self, screen: Screen) -> None:
-        self.screen = screen
         w, h = screen.width, screen.height
-        self.canvas = np.empty((h * 3 // 2, w), np.uint8)
-        self.y = self.canvas[:h]
-        self.u = self.canvas[h:h + h // 4].reshape(h // 2, w // 2)
-        self.v = self.canvas[h + h // 4:].reshape(h // 2, w // 2)
+        self.array = np.empty((h * 3 // 2, w), np.uint8)
+        self.y = self.array[:h]
+        self.u = self.array[h:h + h // 4].reshape(h // 2, w // 2)
+        self.v = self.array[h + h // 4:].reshape(h // 2, w // 2)
+        self.drawn: dict[str, tuple[int, Placement | None]] = {}
+        self.stale = False  # to be painted black before the next composite (a new layout)
+        self.paint_black()
+
+    def paint_black(self) -> None:
+        self.y[:] = BLACK_Y
+        self.u[:] = BLACK_C
+        self.v[:] = BLACK_C
+        self.drawn.clear()
+        self.stale = False
+
+
+class Compositor:
+    """Owns the canvas; redraws only tiles whose surface has a new frame.
+
+    ``buffers=2`` for a backend that keeps the composite it was handed (``keeps_canvas``, the
+    headless display): after each ``presented()`` composites go to the other canvas, so the backend
+    keeps the one it got without copying it while the next is drawn into the other. Each canvas is
+    brought up to date on its own (a tile is redrawn where that canvas holds an older frame).
+    """
+
+    def __init__(self, screen: Screen, buffers: int = 1) -> None:
+        if buffers not in (1, 2):
+            raise ValueError("a compositor has one or two canvases")
+        self.screen = screen
+        self._canvases = [_Canvas(screen) for _ in range(buffers)]
+        self._target = self._canvases[0]  # the canvas the next compose draws into
+        self._done = self._canvases[0]  # the canvas of the last composite
         self._layout: Layout | None = None
-        self._drawn: dict[str, tuple[int, Placement | None]] = {}
         self._shown: dict[str, int] = {}  # generation last reported shown, kept across layout changes
         self._overlapping = False
-        self.clear()
+
+    @property
+    def canvas(self) -> np.ndarray:
+        """The last composite (``(h*3//2, w)`` I420)."""
+        return self._done.array
+
+    # the canvas being drawn (tests and callers that blit by hand)
+    @property
+    def y(self) -> np.ndarray:
+        return self._target.y
+
+    @property
+    def u(self) -> np.ndarray:
+        return self._target.u
+
+    @property
+    def v(self) -> np.ndarray:
+        return self._target.v
 
     def clear(self, rect: Rect | None = None) -> None:
+        """Paint black: all of the canvas being drawn, or ``rect`` of it."""
+        target = self._target
         if rect is None:
-            self.y[:] = BLACK_Y
-            self.u[:] = BLACK_C
-            self.v[:] = BLACK_C
+            target.paint_black()
             return
-        self.y[rect.y:rect.y + rect.height, rect.x:rect.x + rect.width] = BLACK_Y
+        target.y[rect.y:rect.y + rect.height, rect.x:rect.x + rect.width] = BLACK_Y
         cy, cx, ch, cw = rect.y // 2, rect.x // 2, rect.height // 2, rect.width // 2
-        self.u[cy:cy + ch, cx:cx + cw] = BLACK_C
-        self.v[cy:cy + ch, cx:cx + cw] = BLACK_C
+        target.u[cy:cy + ch, cx:cx + cw] = BLACK_C
+        target.v[cy:cy + ch, cx:cx + cw] = BLACK_C
 
     def blit(self, image: I420, x: int, y: int) -> None:
+        target = self._target
         h, w = image.height, image.width
         h = min(h, self.screen.height - y)
         w = min(w, self.screen.width - x)
         if h <= 0 or w <= 0:
             return
-        self.y[y:y + h, x:x + w] = image.y[:h, :w]
-        self.u[y // 2:(y + h) // 2, x // 2:(x + w) // 2] = image.u[:h // 2, :w // 2]
-        self.v[y // 2:(y + h) // 2, x // 2:(x + w) // 2] = image.v[:h // 2, :w // 2]
+        target.y[y:y + h, x:x + w] = image.y[:h, :w]
+        target.u[y // 2:(y + h) // 2, x // 2:(x + w) // 2] = image.u[:h // 2, :w // 2]
+        target.v[y // 2:(y + h) // 2, x // 2:(x + w) // 2] = image.v[:h // 2, :w // 2]
 
     def set_layout(self, layout: Layout) -> None:
         if layout == self._layout:
             return
         self._layout = layout
-        self._drawn.clear()
         self._overlapping = _overlaps([t.rect for t in layout.tiles])
-        self.clear()
+        for canvas in self._canvases:  # each is painted black when it is next drawn (the backend may hold one)
+            canvas.stale = True
 
     def compose(
         self,
@@ -272,11 +316,15 @@ class Compositor:
         tile under an inset shows through the inset's letterbox bars instead of black.
         """
         layout = self._layout or Layout()
+        target = self._target
+        if target.stale:
+            target.paint_black()
+        drawn = target.drawn
         tiles = sorted((t for t in layout.tiles if t.key in surfaces), key=lambda t: t.z)
-        fresh = {t.key for t in tiles if surfaces[t.key].generation != self._drawn.get(t.key, (-1, None))[0]}
+        fresh = {t.key for t in tiles if surfaces[t.key].generation != drawn.get(t.key, (-1, None))[0]}
         images = {t.key: surfaces[t.key].take(t.rect) for t in tiles if t.key in fresh}
         moved = [t for t in tiles if t.key in images and (scaled := images[t.key][0]) is not None
-                 and scaled.placement != self._drawn.get(t.key, (-1, None))[1]]
+                 and scaled.placement != drawn.get(t.key, (-1, None))[1]]
         redraw: list[Tile] = []
         for tile in tiles:
             if tile.key in fresh or (self._overlapping and (moved or any(
@@ -293,7 +341,7 @@ class Compositor:
             label = (labels or {}).get(tile.key)
             if label is not None and label.width <= tile.rect.width and label.height <= tile.rect.height:
                 self.blit(label, tile.rect.x + 16 - 16 % 2, tile.rect.y + tile.rect.height - label.height - 16)
-            self._drawn[tile.key] = (generation, scaled.placement)
+            drawn[tile.key] = (generation, scaled.placement)
             if generation != self._shown.get(tile.key):  # a redraw after a layout change is not news
                 self._shown[tile.key] = generation
                 shown.append((tile.key, arrival))
@@ -302,7 +350,13 @@ class Compositor:
         if overlay is not None:
             image, x, y = overlay
             self.blit(image, x, y)
+        self._done = target
         return shown
+
+    def presented(self) -> None:
+        """The last composite was handed to the backend: with two canvases, draw the next one into the other."""
+        if len(self._canvases) == 2:
+            self._target = self._canvases[1] if self._done is self._canvases[0] else self._canvases[0]
 
 
 def _overlap(a: Rect, b: Rect) -> bool:

@@ -52,13 +52,14 @@ class HeadlessDisplay:
     """No screen: keeps the latest composite for ``/api/display/snapshot.jpg`` and the MJPEG preview."""
 
     name = "headless"
+    #: the display service hands over a canvas it leaves alone until the next ``present`` returns
+    keeps_canvas = True
 
     def __init__(self, settings: OutputSettings | None = None) -> None:
         self.frames = 0
         self.generation = 0
         self.screen: Screen | None = None
         self._latest: np.ndarray | None = None
-        self._spare: np.ndarray | None = None
         self._lock = threading.Lock()
         self.quality = settings.display.jpeg_quality if settings is not None else 80
 
@@ -66,22 +67,12 @@ class HeadlessDisplay:
         self.screen = screen
 
     def present(self, canvas: np.ndarray) -> None:
-        # a read-only canvas (the idle screen) never changes: keep it; the compositor's is reused,
-        # so it is copied into the spare of two buffers (no allocation per frame)
-        if canvas.flags.writeable:
-            if self._spare is None or self._spare.shape != canvas.shape:
-                self._spare = np.empty_like(canvas)
-            np.copyto(self._spare, canvas)
-            latest = self._spare
-        else:
-            latest = canvas
+        # kept as it is, no copy: the display service draws the next composite into its other
+        # canvas (``keeps_canvas``) and touches this one only after the next present has returned
         with self._lock:
-            previous, self._latest = self._latest, latest
+            self._latest = canvas
             self.frames += 1
             self.generation += 1
-        # after the idle screen no composite follows soon: keep no spare buffer for one
-        keep = canvas.flags.writeable and previous is not None and previous.flags.writeable
-        self._spare = previous if keep else None
 
     def close(self) -> None:
         return None

@@ -1,8 +1,8 @@
 """``DisplayService``: the display thread, layouts, surfaces and the idle screen.
 
 The asyncio side decides (layout hook, overlays hook, labels) and hands plain data to the display
-thread; the display thread composes and presents, woken by surfaces when a frame is ready, at most
-``[display] fps`` times a second. Backends are opened, fed and closed in that thread only (SDL
+thread; the display thread composes and presents when new frames make a composite worth it (``pacing.CompositePacer``:
+at the sources' frame rate, never above ``[display] fps``). Backends are opened, fed and closed in that thread only (SDL
 needs this).
 """
 
@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import logging
+import math
 import threading
 import time
 from pathlib import Path
@@ -27,6 +29,7 @@ from .compositor import I420, Compositor, Surface
 from .headless import HeadlessDisplay
 from .idle import Fonts, render_idle, render_label, render_strip
 from .layouts import compute_layout
+from .pacing import CompositePacer
 from .registry import BackendSpec, OutputSettings
 from .tap import DisplayTaps, TapReader
 
@@ -95,6 +98,7 @@ class DisplayService:
         self._strip: tuple[I420, int, int] | None = None
         self._lock = threading.Lock()
         self._wake = threading.Event()
+        self._pacer = CompositePacer(self.screen.fps)
         self._stop = False
         self._thread: threading.Thread | None = None
         self._opened = threading.Event()
@@ -152,7 +156,7 @@ class DisplayService:
         if surface is None:
             if not self.surfaces:
                 streaming(True)  # frames will flow: let the allocator keep buffers for reuse
-            surface = Surface(key, self._wake.set)
+            surface = Surface(key, functools.partial(self._frame_ready, key))
             self.surfaces[key] = surface
         return surface
 
@@ -177,6 +181,11 @@ class DisplayService:
                 page_out_ffmpeg()
         self._labels.pop(key, None)
 
+    def _frame_ready(self, session_id: str) -> None:
+        """A decode thread put a frame on a surface: wake the display thread only if a composite is due."""
+        if self._pacer.frame(session_id, time.monotonic()):
+            self._wake.set()
+
     def _sessions_changed(self, what: str) -> None:
         self.relayout()
         if what in ("pin", "meeting", "started", "ended", "approval", "discarded"):
@@ -199,6 +208,7 @@ class DisplayService:
         if layout is None:
             layout = compute_layout("fullscreen", self.screen, sessions)
         tiles = {t.key: t for t in layout.tiles}
+        self._pacer.set_visible(set(tiles))
         for key, surface in self.surfaces.items():
             tile = tiles.get(key)
             surface.tile = tile.rect if tile is not None else None
@@ -287,42 +297,56 @@ class DisplayService:
             return
         self._opened.set()
         self.compositor = compositor = None  # made with the first session; dropped when the last one leaves
-        # compose as soon as a frame is ready, but not more often than ~fps: a lone 30 fps source
-        # is shown at once, several sources are gathered into one composite
-        min_gap = 0.8 / self.screen.fps
-        last_present = 0.0
+        pacer = self._pacer
+        next_refresh = 0.0  # redraw at least once a second (a window shows the latest composite)
+        idle_wait = 0.0
         shown_idle = -1
         shown_layout: Layout | None = None
         shown_strip: Any = None
         try:
             while not self._stop:
-                woke = self._wake.wait(timeout=1.0)
+                # sleep until the pacer says a composite is due (or something else wakes us), and
+                # at least once a second (a window is redrawn even when nothing changes)
+                now = time.monotonic()
+                wake_at = min(pacer.look_at(now), next_refresh)
+                pacer.sleeping_until(wake_at)
+                self._wake.wait(timeout=max(idle_wait, wake_at - now))
+                idle_wait = 0.0
                 self._wake.clear()
+                pacer.sleeping_until(math.inf)  # awake: every new frame sets the event again
                 if self._stop:
                     break
-                wait = min_gap - (time.monotonic() - last_present)
-                if wait > 0:
-                    time.sleep(wait)
-                    self._wake.clear()
+                now = time.monotonic()
+                refresh = now >= next_refresh
+                if refresh:
+                    next_refresh = now + 1.0
                 with self._lock:
                     layout, idle, idle_generation, strip = self.layout, self._idle, self._idle_generation, self._strip
                 # a new watcher gets the composite shown last at once (an idle box composes nothing)
                 self.taps.feed_hungry(self._last_canvas, time.monotonic())
                 if layout.tiles:
-                    compositor = self.compositor = self.compositor or Compositor(self.screen)
+                    changed = layout != shown_layout or strip is not shown_strip
+                    if not changed and not refresh and pacer.due(now) > 0:
+                        idle_wait = 0.001  # never spin, whatever the plan says
+                        continue  # woken early (a frame of a tile whose neighbours are due soon)
+                    compositor = self.compositor = self.compositor or Compositor(
+                        self.screen, buffers=2 if getattr(self.backend, "keeps_canvas", False) else 1)
                     compositor.set_layout(layout)
                     shown = compositor.compose(dict(self.surfaces), self._labels, strip)
-                    if shown or layout != shown_layout or strip is not shown_strip or not woke:
+                    pacer.composed(now)
+                    if shown or changed or refresh:
                         self._present(compositor.canvas)
-                        last_present = time.monotonic()
+                        compositor.presented()
+                        presented = time.monotonic()
+                        next_refresh = presented + 1.0
                         for session_id, arrival in shown:
                             surface = self.surfaces.get(session_id)
                             if surface is not None:
-                                surface.stats.record_shown(arrival, last_present)
+                                surface.stats.record_shown(arrival, presented)
                     shown_layout, shown_strip, shown_idle = layout, strip, -1
-                elif idle is not None and (idle_generation != shown_idle or not woke or shown_layout is not None):
+                elif idle is not None and (idle_generation != shown_idle or refresh or shown_layout is not None):
                     self._present(idle)
-                    last_present = time.monotonic()
+                    next_refresh = time.monotonic() + 1.0
                     shown_idle, shown_layout = idle_generation, None
                     if self.compositor is not None:
                         # nothing to compose: an idle box keeps no canvas (3 MiB at 1080p), and what

@@ -489,6 +489,16 @@ class SessionManager:
             self.record("unblock", actor, identity=identity, saved=saved)
         return removed
 
+    def apply_pin_setting(self, cfg: Any, actor: str) -> bool:
+        """Take ``pin_mode``, ``pin`` and ``pin_length`` from a reloaded ``[session]`` section at run time;
+        audited (never the PIN). Returns whether anything changed."""
+        if (cfg.pin_mode, cfg.pin, cfg.pin_length) == (self.config.pin_mode, self.config.pin, self.config.pin_length):
+            return False
+        self.pin.configure(cfg.pin_mode, fixed=cfg.pin, length=cfg.pin_length)
+        self.config = attrs.evolve(self.config, pin_mode=cfg.pin_mode, pin=cfg.pin, pin_length=cfg.pin_length)
+        self.record("pin-setting", actor, mode=cfg.pin_mode)
+        return True
+
     def rotate_pin(self, actor: str) -> None:
         """Draw a new PIN now (rotating mode) and audit it (never the PIN itself)."""
         self.pin.rotate()

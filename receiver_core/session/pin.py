@@ -116,6 +116,23 @@ class PinGate:
         if self._pin != previous and self._on_change is not None:
             self._on_change()
 
+    def configure(self, mode: str, *, fixed: str = "", length: int | None = None) -> None:
+        """Apply a new PIN setting at run time (config reload). A rotating PIN that is still valid stays on
+        screen; listeners hear of it when the mode or the PIN changed. Lockouts are kept."""
+        previous, previous_mode = self._pin, self.mode
+        self.mode, self._fixed = mode, fixed
+        if length is not None:
+            self.length = length
+        if mode == "off":
+            self._pin = None
+        elif mode == "fixed":
+            self._pin = fixed
+        elif previous_mode != "rotating" or previous is None or len(previous) != self.length:
+            self._pin = random_digits(self.length)
+            self.rotations += 1
+        if (self._pin != previous or mode != previous_mode) and self._on_change is not None:
+            self._on_change()
+
     def check_locked(self, identity: str) -> None:
         wait = self._limiter.retry_after(identity)
         if wait > 0:

@@ -10,6 +10,7 @@ import stat
 import time
 from typing import Any
 
+import attrs
 import pytest
 
 from receiver_core import AuthFailed, PinRequired, SessionRejected, SessionRequest
@@ -49,6 +50,43 @@ def test_pin_rotates_and_is_never_in_a_repr() -> None:
     assert gate.current() != first and len(changes) == 2
     assert first not in repr(gate) and gate.current() not in repr(gate)
     assert PinGate("off").current() is None and PinGate("fixed", fixed="2468").current() == "2468"
+
+
+def test_pin_setting_changes_at_run_time_and_keeps_lockouts() -> None:
+    changes: list[None] = []
+    clock = FakeClock()
+    gate = PinGate("off", clock=clock, on_change=lambda: changes.append(None))
+    gate.configure("fixed", fixed="2468")
+    assert gate.required and gate.current() == "2468" and len(changes) == 1
+    for _ in range(5):
+        with pytest.raises(AuthFailed):
+            gate.verify("addr:192.0.2.1", "0000")
+    gate.configure("fixed", fixed="2468")  # nothing changed: nobody is told
+    assert len(changes) == 1
+    gate.configure("rotating", length=6)
+    rotating = gate.current()
+    assert rotating is not None and len(rotating) == 6 and len(changes) == 2
+    with pytest.raises(AuthFailed, match="too many"):  # a reload is no way around a lockout
+        gate.verify("addr:192.0.2.1", rotating)
+    gate.configure("rotating", length=6)
+    assert gate.current() == rotating and len(changes) == 2  # a valid rotating PIN stays on screen
+    gate.configure("off")
+    assert not gate.required and gate.current() is None and len(changes) == 3
+    gate.verify("addr:192.0.2.9", None)
+
+
+async def test_reload_applies_the_pin_setting_without_a_restart(receiver_factory: Any, tmp_path: Any) -> None:
+    path = tmp_path / "receiver.toml"
+    path.write_text('[session]\npin_mode = "off"\n')
+    async with receiver_factory(config={"session": {"pin_mode": "off"}}) as rx:
+        rx.config = attrs.evolve(rx.config, source=str(path))
+        recorded: list[tuple[str, dict[str, Any]]] = []
+        rx.sessions.audit.record = lambda action, actor, **details: recorded.append((action, details)) or True
+        path.write_text('[session]\npin_mode = "fixed"\npin = "2468"\nmax_presenters = 2\n')
+        await rx.reload()
+        assert rx.sessions.pin.required and rx.sessions.pin.current() == "2468"
+        assert rx.status()["pin_mode"] == "fixed" and rx.config.session.max_presenters == 4  # that one needs a restart
+        assert recorded == [("pin-setting", {"mode": "fixed"})]  # audited, never the PIN
 
 
 def test_pin_is_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -294,3 +294,60 @@ def test_a_frame_that_already_fits_is_not_copied_and_others_are() -> None:
     sd = to_yuv(solid(640, 480, (40, 200, 60)))  # same size as its tile, but BT.601: converted, so copied
     converted = scale_to(sd, Rect(0, 0, 640, 480), None)
     assert not np.shares_memory(converted.image.y, np.frombuffer(sd.planes[0], np.uint8))
+
+
+def test_two_canvases_leave_the_presented_one_alone_and_each_is_brought_up_to_date() -> None:
+    scene = Scene()
+    scene.compositor = Compositor(SCREEN, buffers=2)
+    left, right = Rect(0, 0, 960, 1080), Rect(960, 0, 960, 1080)
+    scene.show(Layout(tiles=(Tile("a", left), Tile("b", right)), name="side-by-side"))
+    scene.put("a", frame(1280, 720, RED))
+    scene.put("b", frame(1280, 720, GREEN))
+    assert sorted(scene.compose()) == ["a", "b"]
+    first = scene.compositor.canvas
+    scene.compositor.presented()  # the backend keeps `first`
+    kept = first.copy()
+    scene.put("a", frame(1280, 720, BLUE))
+    assert scene.compose() == ["a"]
+    second = scene.compositor.canvas
+    assert second is not first and not np.shares_memory(second, first)
+    assert np.array_equal(first, kept), "the canvas the backend holds was drawn into"
+    rgb = scene.rgb()
+    inner(rgb, (40, 300, 880, 480), "the new frame of a", BLUE)
+    inner(rgb, (1000, 300, 880, 480), "b, unchanged since the other canvas was drawn", GREEN)
+    scene.compositor.presented()
+    scene.put("b", frame(1280, 720, WHITE))
+    assert scene.compose() == ["b"]
+    assert scene.compositor.canvas is first, "back to the first canvas"
+    rgb = scene.rgb()
+    inner(rgb, (40, 300, 880, 480), "a, brought up to date on this canvas too", BLUE)
+    inner(rgb, (1000, 300, 880, 480), "the new frame of b", WHITE)
+
+
+def test_a_new_layout_does_not_paint_over_the_presented_canvas() -> None:
+    scene = Scene()
+    scene.compositor = Compositor(SCREEN, buffers=2)
+    scene.show(Layout(tiles=(Tile("a", FULL),), name="fullscreen"))
+    scene.put("a", frame(1280, 720, RED))
+    scene.compose()
+    scene.compositor.presented()
+    kept = scene.compositor.canvas.copy()
+    held = scene.compositor.canvas
+    scene.show(Layout(tiles=(Tile("a", Rect(0, 0, 960, 540)),), name="small"))
+    assert np.array_equal(held, kept)
+    scene.compose()
+    rgb = scene.rgb()
+    inner(rgb, (0, 0, 960, 540), "the tile in its new place", RED)
+    black(rgb, 1000, 600, 800, 400, "the rest of the new layout")
+
+
+def test_the_headless_display_keeps_the_composite_without_a_copy() -> None:
+    from receiver_core.display.headless import HeadlessDisplay
+
+    display = HeadlessDisplay()
+    display.open(SCREEN)
+    canvas = Compositor(SCREEN, buffers=2).canvas
+    display.present(canvas)
+    assert display._latest is canvas
+    latest = display.latest()
+    assert latest is not None and latest is not canvas and np.array_equal(latest, canvas)

@@ -1,5 +1,5 @@
-"""Memory comes back when the last session leaves: the display drops its canvas and the headless
-spare buffer, surfaces drop their frames, and FFmpeg's code pages are handed back (see
+"""Memory comes back when the last session leaves: the display drops its canvases (the headless
+backend then holds only the idle screen), surfaces drop their frames, and FFmpeg's code pages are handed back (see
 ``receiver_core.memory``). RSS itself is measured by the benchmark (``bench/run.py``), not here."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from .test_pipeline import BOX, present, settle
 pytestmark = pytest.mark.media
 
 
-async def test_the_last_session_leaving_drops_canvas_spare_and_frames(receiver_factory: Any) -> None:
+async def test_the_last_session_leaving_drops_canvases_and_frames(receiver_factory: Any) -> None:
     async with receiver_factory(config=BOX) as rx:
         first, second = await present(rx, name="A"), await present(rx, peer="192.0.2.10", name="B")
         frames = encode_solid("h264", 640, 360, (30, 60, 210), 10)
@@ -27,8 +27,8 @@ async def test_the_last_session_leaving_drops_canvas_spare_and_frames(receiver_f
         await settle(first, 10)
         await settle(second, 10)
         display, backend = rx.display, rx.display.backend
-        await wait_for(lambda: display.compositor is not None and backend._spare is not None, 3,
-                       what="a composite of both sessions")
+        await wait_for(lambda: display.compositor is not None and backend._latest is not None
+                       and backend._latest.flags.writeable, 3, what="a composite of both sessions")
         canvas = weakref.ref(display.compositor.canvas)
         surface = display.surfaces[first.session.id]
 
@@ -38,7 +38,8 @@ async def test_the_last_session_leaving_drops_canvas_spare_and_frames(receiver_f
 
         await rx.sessions.end(second.session, "normal")
         await wait_for(lambda: display.compositor is None, 3, what="the display to drop its canvas")
-        await wait_for(lambda: backend._spare is None, 3, what="the headless backend to drop its spare buffer")
+        await wait_for(lambda: not backend._latest.flags.writeable, 3,
+                       what="the headless backend to hold the idle screen, not a composite")
         gc.collect()
         assert canvas() is None, "something still references the compositor's canvas"
         assert not display.surfaces

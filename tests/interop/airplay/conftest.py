@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from .peers import Box, free_tcp_port, write_test_wav
+from .peers import Box, extract_airport_key, free_tcp_port, write_test_wav
 
 
 @pytest.fixture(scope="module")
@@ -24,13 +24,23 @@ def airplay_box(receiver_factory: Callable[..., Any], tmp_path: Path) -> Callabl
     """``async with airplay_box(pin=None) as box``: the box with the AirPlay plugin and the wav backend."""
 
     @contextlib.asynccontextmanager
-    async def factory(pin: str | None = None) -> AsyncIterator[Box]:
+    async def factory(pin: str | None = None, rsa_key_file: Path | None = None) -> AsyncIterator[Box]:
         port = free_tcp_port()
         out = tmp_path / f"out-{port}.wav"
         session = {"pin_mode": "fixed", "pin": pin, "pin_rotate_after_session": False} if pin else {"pin_mode": "off"}
-        config = {"plugin": {"airplay": {"port": port}}, "session": session,
+        airplay: dict[str, Any] = {"port": port}
+        if rsa_key_file is not None:
+            airplay["rsa_key_file"] = str(rsa_key_file)
+        config = {"plugin": {"airplay": airplay}, "session": session,
                   "audio": {"backend": "wav", "path": str(out), "sample_rate": 44100, "channels": 2}}
         async with receiver_factory(installed=["airplay"], config=config) as rx:
             yield Box(rx, port, out)
 
     return factory
+
+
+@pytest.fixture
+def airport_key(tmp_path: Path) -> Path:
+    """The AirPort Express RSA key, copied at test time out of Debian's shairport-sync binary into a
+    0600 file of this test's temporary directory (the project never ships or prints it)."""
+    return extract_airport_key(tmp_path / "airport-express.pem")

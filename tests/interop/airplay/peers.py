@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 import socket
 import wave
@@ -69,6 +70,17 @@ def write_test_wav(path: Path, seconds: float = 3.0, rate: int = 44100) -> np.nd
     return samples
 
 
+def write_with_silence_after(path: Path, samples: np.ndarray, seconds: float, rate: int = 44100) -> Path:
+    """``samples`` then ``seconds`` of silence: PulseAudio sends FLUSH once its input drains, and a receiver
+    that plays at the announced latency (PulseAudio: 2 s) drops what it still holds, as shairport-sync does."""
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(2)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(samples.tobytes() + bytes(int(seconds * rate) * 4))
+    return path
+
+
 def read_wav(path: Path) -> np.ndarray:
     with wave.open(str(path), "rb") as wav:
         assert wav.getframerate() == 44100 and wav.getnchannels() == 2
@@ -111,9 +123,28 @@ def pyatv_args(version: str, port: int, properties: str, *extra: str) -> list[st
             "--id", "7E45BA014DB9", "--name", "Box", "--service-properties", ":" + properties, *extra]
 
 
+SHAIRPORT_SYNC = Path("/usr/bin/shairport-sync")
+PEM_BLOCK = re.compile(rb"-----BEGIN RSA PRIVATE KEY-----\n[A-Za-z0-9+/=\n]{1000,3000}-----END RSA PRIVATE KEY-----")
+
+
+def extract_airport_key(path: Path) -> Path:
+    """Write the AirPort Express RSA private key that Debian's shairport-sync binary holds as a PEM string
+    to ``path`` (mode 0600) and return ``path``. The key never enters the repository or a log."""
+    if not SHAIRPORT_SYNC.exists():
+        pytest.fail(f"{SHAIRPORT_SYNC} is missing: scripts/test installs the Debian package shairport-sync")
+    found = PEM_BLOCK.search(SHAIRPORT_SYNC.read_bytes())
+    if found is None:
+        pytest.fail(f"no RSA private key PEM block in {SHAIRPORT_SYNC}")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(found.group(0) + b"\n")
+    return path
+
+
 @contextlib.asynccontextmanager
-async def pulseaudio_raop_sink(runtime: Path, port: int) -> AsyncIterator[str]:
-    """A private PulseAudio daemon with module-raop-sink pointed at the box; yields the sink name."""
+async def pulseaudio_raop_sink(runtime: Path, port: int, encryption: str = "none") -> AsyncIterator[str]:
+    """A private PulseAudio daemon with module-raop-sink pointed at the box (ALAC, ``encryption`` = ``none``
+    or ``RSA``); yields the sink name."""
     if shutil.which("pulseaudio") is None or shutil.which("paplay") is None:
         pytest.fail("pulseaudio and paplay are missing: scripts/test installs pulseaudio-module-raop")
     runtime.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -122,7 +153,7 @@ async def pulseaudio_raop_sink(runtime: Path, port: int) -> AsyncIterator[str]:
     proc = await asyncio.create_subprocess_exec(
         "pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no",
         "-L", "module-native-protocol-unix",
-        "-L", f"module-raop-sink server=[127.0.0.1]:{port} sink_name={sink} protocol=UDP encryption=none codec=ALAC",
+        "-L", f"module-raop-sink server=[127.0.0.1]:{port} sink_name={sink} protocol=UDP encryption={encryption} codec=ALAC",
         env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
     try:
         for _ in range(100):

@@ -3,7 +3,8 @@
 * pyatv 0.13.0 (RAOP, ALAC) and pyatv latest (RAOP with L16 + an ALAC fmtp line; AirPlay 2 with
   transient HomeKit pairing, encrypted RTSP, event channel and ChaCha20-Poly1305 audio; HomeKit
   pairing with the box PIN, then pair-verify), with the PIN off and with a fixed box PIN;
-* PulseAudio 16 ``module-raop-sink`` (ALAC, no encryption: see docs/airplay.md for ``et=1``).
+* PulseAudio 16 ``module-raop-sink`` (ALAC, no encryption; and ALAC with ``encryption=RSA``, i.e. ``et=1``,
+  against a box whose ``rsa_key_file`` is the AirPort Express key copied out of Debian's shairport-sync).
 
 Every sender plays a 3 s stereo WAV of tones and noise; the box's output must hold all of it
 unchanged once aligned (senders pad with silence before and after).
@@ -31,9 +32,11 @@ from .peers import (
     pyatv_args,
     run,
     write_test_wav,
+    write_with_silence_after,
 )
 
 pytestmark = pytest.mark.timeout(180)
+PULSEAUDIO_TAIL = 3.0  # seconds of silence after the tone: more than PulseAudio's 2 s latency (its FLUSH drops it)
 
 
 async def stream(version: str, port: int, properties: str, wav: Path, *extra: str) -> tuple[int, str]:
@@ -69,6 +72,33 @@ async def test_pyatv_raop_with_the_box_pin_as_password(version: str, airplay_box
         assert box.rx.sessions.all() == []
         code, output = await stream(version, box.port, RAOP_PROPERTIES + ":pw=true", wav, "--raop-password", "4821")
         assert code == 0, output
+    assert_bit_exact(sent, box.out)
+
+
+async def test_audio_plays_at_the_latency_the_sender_announces(airplay_box: Callable[..., Any],
+                                                               tone: tuple[Path, np.ndarray]) -> None:
+    """pyatv 0.13.0 announces 66150 frames (1.5 s) in its sync packets: the box holds each packet until the
+    sender's presentation time (sender clock via the timing exchange) before the audio output writes it."""
+    wav, sent = tone
+    async with airplay_box() as box:
+        task = asyncio.ensure_future(stream("0.13.0", box.port, RAOP_PROPERTIES, wav))
+        first_packet = first_written = None
+        playout: dict[str, Any] = {}
+        while not task.done():
+            now = time.monotonic()
+            streams = [s["stream"] for s in box.status().get("senders", []) if s.get("stream")]
+            if streams and streams[0]["packets"] and first_packet is None:
+                first_packet = now
+            if streams:
+                playout = streams[0]["playout"]
+            if read_frames(box.out) and first_written is None:
+                first_written = now
+            await asyncio.sleep(0.01)
+        code, output = task.result()
+        assert code == 0, output
+    assert playout["latency_ms"] == 1500.0 and playout["latency_from"] == "sync" and playout["clock"] == "sender"
+    assert first_packet is not None and first_written is not None
+    assert 1.2 <= first_written - first_packet <= 2.0, first_written - first_packet
     assert_bit_exact(sent, box.out)
 
 
@@ -124,13 +154,37 @@ async def test_wrong_pins_lock_the_sender_out(airplay_box: Callable[..., Any]) -
 
 async def test_pulseaudio_raop_sink_alac(airplay_box: Callable[..., Any], tone: tuple[Path, np.ndarray],
                                          tmp_path: Path) -> None:
-    wav, sent = tone
+    _, sent = tone
+    wav = write_with_silence_after(tmp_path / "tone-then-silence.wav", sent, PULSEAUDIO_TAIL)
     async with airplay_box() as box, pulseaudio_raop_sink(tmp_path / "pulse", box.port) as sink:
         code, output = await paplay(tmp_path / "pulse", sink, wav)
         assert code == 0, output
         deadline = time.monotonic() + 15  # PulseAudio keeps streaming its buffer after paplay returns
-        while time.monotonic() < deadline and read_frames(box.out) < len(sent) + 44100:
+        while time.monotonic() < deadline and read_frames(box.out) < len(sent) + 22050:
             await asyncio.sleep(0.2)
+    assert_bit_exact(sent, box.out)
+
+
+async def test_pulseaudio_raop_sink_rsa_alac(airplay_box: Callable[..., Any], tone: tuple[Path, np.ndarray],
+                                             tmp_path: Path, airport_key: Path) -> None:
+    """``et=1``: PulseAudio wraps its AES key with the AirPort Express public key; the box unwraps it with
+    the key file and decrypts AES-128-CBC per packet (IV reset, clear tail)."""
+    _, sent = tone
+    wav = write_with_silence_after(tmp_path / "tone-then-silence.wav", sent, PULSEAUDIO_TAIL)
+    streams: list[dict[str, Any]] = []
+    async with airplay_box(rsa_key_file=airport_key) as box, \
+            pulseaudio_raop_sink(tmp_path / "pulse", box.port, encryption="RSA") as sink:
+        assert box.status()["rsa"] is True
+        player = asyncio.ensure_future(paplay(tmp_path / "pulse", sink, wav))
+        while not player.done():
+            streams += [s["stream"] for s in box.status().get("senders", []) if s.get("stream")]
+            await asyncio.sleep(0.2)
+        code, output = player.result()
+        assert code == 0, output
+        deadline = time.monotonic() + 15  # PulseAudio keeps streaming its buffer after paplay returns
+        while time.monotonic() < deadline and read_frames(box.out) < len(sent) + 22050:
+            await asyncio.sleep(0.2)
+    assert streams and streams[-1]["encryption"] == "aes-cbc" and streams[-1]["codec"] == "alac", streams[-1:]
     assert_bit_exact(sent, box.out)
 
 

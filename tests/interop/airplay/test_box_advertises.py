@@ -9,6 +9,8 @@ import plistlib
 from collections.abc import Callable
 from typing import Any
 
+import attrs
+
 from receiver_core.testing import FakeMdns
 
 from .peers import free_tcp_port
@@ -98,3 +100,39 @@ async def test_control_connections_are_bounded_and_bad_requests_answered(receive
             w.close()
         plugin = next(p for p in rx.status()["plugins"] if p["name"] == "airplay")
     assert plugin["state"] == "running" and plugin["status"]["connections_refused"] >= 1
+
+
+async def test_pin_setting_changed_by_a_reload_updates_txt_and_info(receiver_factory: Callable[..., Any],
+                                                                    tmp_path: Any) -> None:
+    """The admin turns the PIN on in the config file and sends SIGHUP (``reload``): no restart, and the
+    published TXT (``pw``, ``flags``/``sf``) and ``/info`` follow; turning it off again clears them."""
+    port = free_tcp_port()
+    path = tmp_path / "receiver.toml"
+    path.write_text(f'[receiver]\nname = "Room 4"\n[plugin.airplay]\nport = {port}\n[session]\npin_mode = "off"\n')
+    config = {"plugin": {"airplay": {"port": port}}, "receiver": {"name": "Room 4"}, "session": {"pin_mode": "off"}}
+    mdns = FakeMdns()
+
+    async def published() -> tuple[dict[str, Any], dict[str, Any]]:
+        for _ in range(50):
+            if len(records(mdns)) == 2:
+                break
+            await asyncio.sleep(0.1)
+        found = records(mdns)
+        return found["_airplay._tcp"][1], found["_raop._tcp"][1]
+
+    async with receiver_factory(installed=["airplay"], config=config, mdns=mdns) as rx:
+        rx.config = attrs.evolve(rx.config, source=str(path))
+        airplay, raop = await published()
+        assert airplay["pw"] == raop["pw"] == "false" and not int(airplay["flags"], 16) & 0x80
+        path.write_text(path.read_text().replace('pin_mode = "off"', 'pin_mode = "fixed"\npin = "2468"'))
+        await rx.reload()
+        airplay, raop = await published()
+        info = await get_info(port)
+        assert rx.sessions.pin.required and rx.status()["pin_mode"] == "fixed"
+        assert airplay["pw"] == raop["pw"] == "true"
+        assert int(airplay["flags"], 16) & 0x80 and int(raop["sf"], 16) & 0x80
+        assert info["statusFlags"] & 0x80
+        path.write_text(path.read_text().replace('pin_mode = "fixed"', 'pin_mode = "off"'))
+        await rx.reload()
+        airplay, raop = await published()
+        assert airplay["pw"] == raop["pw"] == "false" and not (await get_info(port))["statusFlags"] & 0x80

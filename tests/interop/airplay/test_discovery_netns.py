@@ -57,7 +57,7 @@ def two_namespaces() -> Iterator[tuple[Netns, Netns]]:
             run(["ip", "netns", "del", ns.name], check=False)
 
 
-def write_config(path: Path, state: Path, out: Path, name: str) -> None:
+def write_config(path: Path, state: Path, out: Path, name: str, session: str = 'pin_mode = "off"') -> None:
     path.write_text(f"""\
 [receiver]
 name = "{name}"
@@ -71,7 +71,7 @@ backend = "wav"
 path = "{out}"
 sample_rate = 44100
 [session]
-pin_mode = "off"
+{session}
 [plugins]
 autoload = false
 enabled = ["airplay"]
@@ -117,3 +117,36 @@ def test_scan_then_stream_over_a_veth(two_namespaces: tuple[Netns, Netns], tmp_p
         assert time.monotonic() < deadline, found_again
     mac = next(line for line in found.splitlines() if "MAC:" in line)
     assert mac in found_again
+
+
+def scan_until(sender: Netns, home: Path, wanted: str, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    while wanted not in (found := atvremote(sender, home, "scan")):
+        assert time.monotonic() < deadline, found
+    return found
+
+
+def test_pin_setting_reaches_the_sender_on_sighup(two_namespaces: tuple[Netns, Netns], tmp_path: Path) -> None:
+    """The admin turns the PIN on in the config file and sends SIGHUP: ``atvremote scan`` (python-zeroconf
+    in pyatv, over the veth) sees ``pw``/flags change to "password required", and back, without a restart."""
+    box_ns, sender = two_namespaces
+    out, config, state, home = tmp_path / "out.wav", tmp_path / "box.toml", tmp_path / "state", tmp_path / "home"
+    write_config(config, state, out, "Room 7")
+    box = box_ns.spawn(RECEIVER, "--config", str(config), "run", json_stdout=False, name="montage-receiver")
+    box.wait_log(r"mDNS: published _raop\._tcp as '([0-9A-F]{12})@Room 7'", 30)
+    found = scan_until(sender, home, "Name: Room 7")
+    assert "Protocol: RAOP, Port: 7000, Credentials: None, Requires Password: False" in found, found
+
+    write_config(config, state, out, "Room 7", 'pin_mode = "fixed"\npin = "5173"')
+    box.signal(signal.SIGHUP)
+    box.wait_log(r"PIN setting applied: fixed", 20)
+    found = scan_until(sender, home, "Protocol: RAOP, Port: 7000, Credentials: None, Requires Password: True")
+    assert "Protocol: AirPlay, Port: 7000, Credentials: None, Requires Password: True" in found, found
+
+    write_config(config, state, out, "Room 7")
+    box.signal(signal.SIGHUP)
+    box.wait_log(r"PIN setting applied: off", 20)
+    scan_until(sender, home, "Protocol: RAOP, Port: 7000, Credentials: None, Requires Password: False")
+    assert box.popen.poll() is None, "SIGHUP must not stop the box"
+    box.signal(signal.SIGTERM)
+    assert box.wait(20) == 0
