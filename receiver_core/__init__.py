@@ -54,6 +54,7 @@ from .model import (
     Screen,
     ServiceAdvertisement,
     SessionRequest,
+    StreamRole,
     Tile,
     WfdSubelement,
 )
@@ -95,6 +96,7 @@ __all__ = [
     "Screen",
     "ServiceAdvertisement",
     "SessionRequest",
+    "StreamRole",
     "Tile",
     "WfdSubelement",
     "ReceiverError",

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from .attribution import acting_as
 from .errors import PluginError
+from .model import StreamRole
 
 if TYPE_CHECKING:
     from .config import Config
@@ -325,11 +326,23 @@ class MediaFacade:
     def __init__(self, ctx: PluginContext) -> None:
         self._ctx = ctx
 
-    async def attach(self, session: Session, source: MediaSource) -> Link:
-        """Link ``source`` to ``session``; raises ``UnsupportedMedia`` at once if nothing can decode it."""
+    async def attach(self, session: Session, source: MediaSource, role: StreamRole = StreamRole.MAIN) -> Link:
+        """Link ``source`` to ``session``; raises ``UnsupportedMedia`` at once if nothing can decode it.
+
+        A session has one audio stream and one video stream per ``role``: ``StreamRole.MAIN`` (what
+        the sender shares) and ``StreamRole.CAMERA`` (the presenter's camera, drawn as an inset of
+        the session's tile or as a tile of its own, as ``[display] camera`` says). A second stream
+        of the same kind and role, or audio with another role, raises ``MediaError``."""
         self._ctx.sessions._own(session)
-        link: Link = await self._ctx.host().media.attach(session, source)
+        link: Link = await self._ctx.host().media.attach(session, source, role)
         return link
+
+    async def detach(self, session: Session, link: Link) -> None:
+        """Stop one stream before the session ends (the camera was turned off): its link stops and its
+        tile or inset leaves the screen; the session goes on. Attach again when the stream comes back.
+        The session's streams all stop by themselves when it ends."""
+        self._ctx.sessions._own(session)
+        await self._ctx.host().media.detach(session, link)
 
 
 class DisplayFacade:

@@ -383,9 +383,13 @@ def receiver_layout(ctx: PluginContext, screen: Screen, sessions: Sequence[Sessi
 
     :param ctx: the calling plugin's context (a class-based plugin may use ``self.ctx`` instead).
     :param screen: output size.
-    :param sessions: sessions on screen (active, not paused), oldest first.
+    :param sessions: sessions on screen (active, not paused), oldest first. ``session.video_streams``
+        names the video streams each one has (``StreamRole.MAIN``, ``StreamRole.CAMERA``).
     :return: a ``Layout`` (tiles and audio focus), or ``None`` for no opinion.
-        Stops at first non-None result.
+        Stops at first non-None result. A ``Tile`` shows one stream (``Tile.stream``, main by
+        default): a camera is a ``CAMERA`` tile, an inset inside its session's tile with a higher
+        ``z`` or a tile of its own (the built-in policy follows ``[display] camera``). A stream
+        without a tile is not drawn.
 
     Must answer synchronously. If it raises, every session is drawn full screen in turn (the
     newest on top) with the newest heard.

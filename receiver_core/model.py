@@ -33,6 +33,8 @@ __all__ = [
     "Route",
     "Screen",
     "Rect",
+    "StreamRole",
+    "stream_key",
     "Tile",
     "Layout",
     "OverlayKind",
@@ -360,13 +362,42 @@ class Rect:
     height: int
 
 
+class StreamRole(enum.Enum):
+    """What one video stream of a session shows (``ctx.media.attach(session, source, role=...)``).
+
+    A session has at most one video stream per role. ``MAIN`` is what the sender shares (its
+    screen): the session's tile. ``CAMERA`` is the presenter's camera: the layout policy draws it
+    as a picture-in-picture inset of the session's tile, or as a tile of its own
+    (``[display] camera``). Audio streams are always ``MAIN``: one per session, under the audio focus.
+    """
+
+    MAIN = "main"
+    CAMERA = "camera"
+
+
+def stream_key(session_id: str, stream: StreamRole = StreamRole.MAIN) -> str:
+    """The display's name for one video stream: the session ID for ``MAIN``, ``<id>/<role>`` otherwise."""
+    return session_id if stream is StreamRole.MAIN else f"{session_id}/{stream.value}"
+
+
 @attrs.frozen
 class Tile:
-    """Where one session is drawn: ``rect`` on the screen, ``z`` order (higher on top)."""
+    """Where one video stream of a session is drawn: ``rect`` on the screen, ``z`` order (higher on top).
+
+    ``stream`` says which of the session's streams (``StreamRole``): a camera inset is a ``CAMERA``
+    tile inside the session's ``MAIN`` tile with a higher ``z``. The stream's picture is fitted into
+    ``rect`` with its aspect ratio kept (letterboxed).
+    """
 
     session_id: str
     rect: Rect
     z: int = 0
+    stream: StreamRole = StreamRole.MAIN
+
+    @property
+    def key(self) -> str:
+        """``stream_key(session_id, stream)``: the name of the surface this tile shows."""
+        return stream_key(self.session_id, self.stream)
 
 
 @attrs.frozen

@@ -22,7 +22,7 @@ from receiver_core import (
     hookimpl,
 )
 
-from .aiortc_patches import host_addresses
+from .aiortc_patches import host_addresses, rtx_routing
 from .config import NativeConfig
 from .host import ContextHost
 from .manifest import manifest
@@ -51,6 +51,7 @@ class NativePlugin:
         cfg = self.ctx.config(NativeConfig)
         # host candidates only where the box advertises (or where the admin says)
         host_addresses(lambda: list(cfg.ice_addresses) or self.ctx.network.advertised_addresses())
+        rtx_routing(True)  # a screen and a camera share payload types: retransmissions go by SSRC
         service = NativeService(ContextHost(self.ctx, cfg), cfg, self.ctx.state_dir, box_name=self.ctx.box.name,
                                 https_port=lambda: self.ctx.listener_port(HTTPS), log=self.ctx.log)
         await service.start()
@@ -61,6 +62,7 @@ class NativePlugin:
         if self.service is not None:
             await self.service.close()
         host_addresses(None)
+        rtx_routing(False)
 
     @hookimpl
     def receiver_listeners(self) -> list[ListenerSpec]:

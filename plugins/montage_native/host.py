@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import Any
 
-from receiver_core import PluginContext, QueueSource, SessionRequest
+from receiver_core import PluginContext, QueueSource, SessionRequest, StreamRole
 
 from .config import NativeConfig
 from .ice import browser_ice_servers
@@ -26,8 +26,11 @@ class ContextHost:
     async def end(self, session: Any, reason: str) -> None:
         await self.ctx.sessions.end(session, reason)
 
-    async def attach(self, session: Any, source: QueueSource) -> Any:
-        return await self.ctx.media.attach(session, source)
+    async def attach(self, session: Any, source: QueueSource, role: StreamRole) -> Any:
+        return await self.ctx.media.attach(session, source, role)
+
+    async def detach(self, session: Any, link: Any) -> None:
+        await self.ctx.media.detach(session, link)
 
     def ice_servers(self, client_id: str) -> list[dict[str, Any]]:
         return browser_ice_servers(list(self.cfg.stun_urls), list(self.cfg.turn_urls), self.cfg.turn_secret,

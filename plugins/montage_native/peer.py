@@ -9,6 +9,13 @@ aiortc, and the core's ``PassthroughDecoder`` forwards it.
 Queues: every track is drained continuously into a small ``QueueSource`` (drop-oldest), so
 aiortc's unbounded decoder output queue never grows. Departures: ``bye`` (signalling), the peer
 connection failing or closing, or no frame for ``inactivity_seconds``.
+
+Tracks: the page sends its screen as its first video and its camera as its second (it always
+offers both, the camera without a track until the guest turns it on), so the first video the box
+receives is the session's main stream and the second its ``StreamRole.CAMERA`` stream; the first
+audio (the microphone) is the session's audio. The camera is attached when its frames come and
+detached after ``camera_idle_seconds`` without one: the page turning the camera off
+(``replaceTrack(null)``) stops its packets without any renegotiation or message.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from aiortc.exceptions import InvalidAccessError, InvalidStateError, OperationEr
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
 
-from receiver_core import MediaCaps, QueueSource
+from receiver_core import MediaCaps, QueueSource, StreamRole
 
 from .sdp import add_bitrate_hints, bitrate_hints, first_video_codec, receive_only_video_mids
 from .signalling import Candidate, ErrorCode, SignallingError
@@ -62,23 +69,32 @@ class PeerOptions:
     video_codec: str = "any"  # "vp8", "h264" or "any" (the browser's order)
     video_queue: int = 4
     audio_queue: int = 25
+    camera_idle_seconds: float = 2.0  # a camera without frames this long is off: its inset goes
+
+
+Attach = Callable[[QueueSource, StreamRole], Awaitable[Any]]
 
 
 class Peer:
-    """aiortc side of one client. ``attach(source)`` hands a source to the core; ``gone(reason)``
-    is called once when the peer leaves by itself (failure, inactivity)."""
+    """aiortc side of one client. ``attach(source, role)`` hands a source to the core and returns its
+    link, ``detach(link)`` takes a stream back (the camera was turned off); ``gone(reason)`` is
+    called once when the peer leaves by itself (failure, inactivity)."""
 
-    def __init__(self, *, name: str, options: PeerOptions, attach: Callable[[QueueSource], Awaitable[Any]],
-                 gone: Callable[[str], Awaitable[None]], spawn: Spawn) -> None:
+    def __init__(self, *, name: str, options: PeerOptions, attach: Attach,
+                 detach: Callable[[Any], Awaitable[None]], gone: Callable[[str], Awaitable[None]],
+                 spawn: Spawn) -> None:
         self.name = name
         self.options = options
         self._attach = attach
+        self._detach = detach
         self._gone = gone
         self._spawn = spawn
         config = RTCConfiguration(iceServers=list(options.ice_servers)) if options.ice_servers else None
         self.pc = RTCPeerConnection(config)
-        self.frames = {"video": 0, "audio": 0}
+        self.frames = {"video": 0, "audio": 0, "camera": 0}
         self.ignored_tracks = 0
+        self.camera_on = False  # the camera's stream is attached (its inset is on the screen)
+        self.camera_attachments = 0
         self.video_codec: str | None = None
         self.last_frame = time.monotonic()
         self.first_frame: float | None = None
@@ -87,7 +103,6 @@ class Peer:
         self.view_back = "none"  # none (not asked) | off | full | on
         self._view_back_track: MediaStreamTrack | None = None
         self._tasks: list[asyncio.Task[Any]] = []
-        self._kinds: set[str] = set()
         self.pc.on("track", self._on_track)
         self.pc.on("connectionstatechange", self._on_state)
 
@@ -164,46 +179,71 @@ class Peer:
 
     # ------------------------------------------------------------------------------ media
 
+    def _role(self, track: MediaStreamTrack) -> StreamRole | None:
+        """MAIN for the first received track of its kind, CAMERA for the second video, None beyond."""
+        received = [t.receiver.track for t in self.pc.getTransceivers()
+                    if t.kind == track.kind and t.receiver.track is not None]
+        index = next((i for i, candidate in enumerate(received) if candidate is track), None)
+        if index == 0:
+            return StreamRole.MAIN
+        if index == 1 and track.kind == "video":
+            return StreamRole.CAMERA
+        return None
+
     def _on_track(self, track: MediaStreamTrack) -> None:
-        if track.kind in self._kinds:
-            # the core takes one video and one audio stream per session: a second video track
-            # (camera next to the screen) is drained and dropped for now
+        role = self._role(track)
+        if role is None:  # more tracks than the core shows (a third video, a second audio): drained
             self.ignored_tracks += 1
-            self._tasks.append(self._spawn(self._drain(track, None)))
-            return
-        self._kinds.add(track.kind)
-        if track.kind == "video":
-            def keyframe() -> None:
-                self._spawn(self._request_keyframe(track))
+        self._tasks.append(self._spawn(self._drain(track, role)))
 
-            source = QueueSource(MediaCaps.video("raw"), maxsize=self.options.video_queue,
-                                 on_keyframe_request=keyframe)
-        else:
-            source = QueueSource(MediaCaps.audio("raw", sample_rate=48000, channels=2),
-                                 maxsize=self.options.audio_queue)
-        self._tasks.append(self._spawn(self._drain(track, source)))
+    def _source(self, track: MediaStreamTrack) -> QueueSource:
+        if track.kind == "audio":
+            return QueueSource(MediaCaps.audio("raw", sample_rate=48000, channels=2), maxsize=self.options.audio_queue)
 
-    async def _drain(self, track: MediaStreamTrack, source: QueueSource | None) -> None:
-        attached = False
+        def keyframe() -> None:
+            self._spawn(self._request_keyframe(track))
+
+        return QueueSource(MediaCaps.video("raw"), maxsize=self.options.video_queue, on_keyframe_request=keyframe)
+
+    async def _drain(self, track: MediaStreamTrack, role: StreamRole | None) -> None:
+        """Hand the track's frames to the core. Main streams are attached once, at their first frame;
+        the camera again each time its frames come back, and detached when they stop."""
+        camera = track.kind == "video" and role is StreamRole.CAMERA
+        counter = "camera" if camera else track.kind
+        source: QueueSource | None = None
+        link: Any = None
         try:
             while True:
-                frame = await track.recv()
+                if camera:
+                    try:
+                        frame = await asyncio.wait_for(track.recv(), self.options.camera_idle_seconds)
+                    except TimeoutError:
+                        if source is not None:
+                            source.end()
+                            source, self.camera_on = None, False
+                            await self._detach(link)
+                        continue
+                else:
+                    frame = await track.recv()
                 now = time.monotonic()
                 self.last_frame = now
-                if source is None:
+                if role is None:
                     continue
-                if not attached:
-                    await self._attach(source)
-                    attached = True
-                if self.first_frame is None and track.kind == "video":
+                if source is None:
+                    source = self._source(track)
+                    link = await self._attach(source, role)
+                    if camera:
+                        self.camera_on = True
+                        self.camera_attachments += 1
+                if self.first_frame is None and track.kind == "video" and role is StreamRole.MAIN:
                     self.first_frame = now
-                self.frames[track.kind] += 1
+                self.frames[counter] += 1
                 source.push(frame)
         except MediaStreamError:
             pass
         except Exception as exc:  # the core refused the stream (UnsupportedMedia...): drop this peer
-            log.warning("%s: %s stream failed: %s", self.name, track.kind, exc)
-            self._spawn(self._leave(f"{track.kind} stream failed"))
+            log.warning("%s: %s stream failed: %s", self.name, counter, exc)
+            self._spawn(self._leave(f"{counter} stream failed"))
         finally:
             if source is not None:
                 source.end()
@@ -261,5 +301,5 @@ class Peer:
 
     def status(self) -> dict[str, Any]:
         return {"state": self.pc.connectionState, "codec": self.video_codec, "frames": dict(self.frames),
-                "ignored_tracks": self.ignored_tracks, "view_back": self.view_back,
+                "ignored_tracks": self.ignored_tracks, "camera_on": self.camera_on, "view_back": self.view_back,
                 "first_frame_s": None if self.first_frame is None else round(self.first_frame - self.created, 3)}

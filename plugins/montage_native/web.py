@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import aiohttp
 from aiohttp import web
 
-from receiver_core import QueueSource, SessionRequest
+from receiver_core import QueueSource, SessionRequest, StreamRole
 from receiver_core.errors import AuthFailed, PinRequired, SessionRejected
 
 from .conversation import Conversation, Phase
@@ -60,7 +60,8 @@ class Host(Protocol):
 
     async def request(self, request: SessionRequest, handler: Any) -> Any: ...
     async def end(self, session: Any, reason: str) -> None: ...
-    async def attach(self, session: Any, source: QueueSource) -> Any: ...
+    async def attach(self, session: Any, source: QueueSource, role: StreamRole) -> Any: ...
+    async def detach(self, session: Any, link: Any) -> None: ...
     def ice_servers(self, client_id: str) -> list[dict[str, Any]]: ...
     def watch(self) -> Reader: ...
     def spawn(self, coro: Any) -> asyncio.Task[Any]: ...
@@ -277,7 +278,8 @@ class Client:
     async def _offer(self, offer: Offer) -> None:
         session = self.session
         self.peer = Peer(name=f"{session.id} ({self.address})", options=self.web.options,
-                         attach=lambda source: self.web.host.attach(session, source),
+                         attach=lambda source, role: self.web.host.attach(session, source, role),
+                         detach=lambda link: self.web.host.detach(session, link),
                          gone=self._peer_gone, spawn=self.web.host.spawn)
         viewers = self.web.viewers
         sdp = await self.peer.answer(offer.sdp, self.conversation.early_candidates,

@@ -1,4 +1,4 @@
-"""Built-in layouts: the ``[display] layout`` mode (auto, fullscreen, side-by-side, quad)."""
+"""Built-in layouts: the ``[display] layout`` mode (auto, fullscreen, side-by-side, quad) and ``camera``."""
 
 from __future__ import annotations
 
@@ -24,5 +24,6 @@ class Layouts:
 
     @hookimpl(trylast=True)
     def receiver_layout(self, screen: Screen, sessions: Sequence[Session]) -> Layout:
-        """The layout named in ``[display] layout``."""
-        return compute_layout(self.ctx.core_config.display.layout, screen, sessions)
+        """The layout named in ``[display] layout``, cameras placed as ``[display] camera`` says."""
+        display = self.ctx.core_config.display
+        return compute_layout(display.layout, screen, sessions, display.camera)

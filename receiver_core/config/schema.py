@@ -465,6 +465,9 @@ class DisplaySection:
                             "60 fps sender, is shown).", min=1, max=120)
     layout: str = setting("auto", "'auto' (1 full, 2 split, 3-4 quad), 'fullscreen', 'side-by-side' or 'quad'.",
                           choices=("auto", "fullscreen", "side-by-side", "quad"))
+    camera: str = setting("inset", "Where a presenter's camera goes: 'inset' (picture-in-picture in the corner of "
+                                   "its tile, a quarter of its width) or 'tile' (a tile of its own while the layout "
+                                   "has room, else an inset).", choices=("inset", "tile"))
     labels: bool = setting(True, "Draw the sender name and protocol on each tile.")
     fullscreen: bool = setting(True, "Window backend: fill the screen.")
     snapshot_dir: str = setting("", "Headless backend: write a PNG of each new idle screen here ('' = off).")

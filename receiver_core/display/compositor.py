@@ -21,7 +21,7 @@ import attrs
 import numpy as np
 
 from ..media.stats import StreamStats
-from ..model import Layout, Rect, Screen
+from ..model import Layout, Rect, Screen, Tile
 
 __all__ = ["I420", "Placement", "fit", "scale_to", "Surface", "Compositor", "BLACK_Y", "BLACK_C"]
 
@@ -308,38 +308,45 @@ class Compositor:
         labels: Mapping[str, I420 | None] | None = None,
         overlay: tuple[I420, int, int] | None = None,
     ) -> list[tuple[str, float]]:
-        """Draw tiles with new frames; returns ``(session_id, arrival)`` of frames now shown."""
+        """Draw tiles with new frames; returns ``(stream key, arrival)`` of frames now shown.
+
+        Surfaces and labels are looked up by ``Tile.key`` (the session ID for its main stream).
+        Where tiles overlap (a camera inset over its session's tile), a tile is also redrawn when
+        one below it was, and a picture that moved is cleared before anything is drawn, so the
+        tile under an inset shows through the inset's letterbox bars instead of black.
+        """
         layout = self._layout or Layout()
         target = self._target
         if target.stale:
             target.paint_black()
         drawn = target.drawn
+        tiles = sorted((t for t in layout.tiles if t.key in surfaces), key=lambda t: t.z)
+        fresh = {t.key for t in tiles if surfaces[t.key].generation != drawn.get(t.key, (-1, None))[0]}
+        images = {t.key: surfaces[t.key].take(t.rect) for t in tiles if t.key in fresh}
+        moved = [t for t in tiles if t.key in images and (scaled := images[t.key][0]) is not None
+                 and scaled.placement != drawn.get(t.key, (-1, None))[1]]
+        redraw: list[Tile] = []
+        for tile in tiles:
+            if tile.key in fresh or (self._overlapping and (moved or any(
+                    _overlap(tile.rect, below.rect) for below in redraw))):
+                redraw.append(tile)
+        for tile in moved:
+            self.clear(tile.rect)
         shown: list[tuple[str, float]] = []
-        redraw_all = self._overlapping and any(
-            s.generation != drawn.get(t.session_id, (-1, None))[0]
-            for t in layout.tiles if (s := surfaces.get(t.session_id)) is not None)
-        for tile in sorted(layout.tiles, key=lambda t: t.z):
-            surface = surfaces.get(tile.session_id)
-            if surface is None:
-                continue
-            previous_generation, previous_placement = drawn.get(tile.session_id, (-1, None))
-            if surface.generation == previous_generation and not redraw_all:
-                continue
-            scaled, generation, arrival = surface.take(tile.rect)
+        for tile in redraw:
+            scaled, generation, arrival = images.get(tile.key) or surfaces[tile.key].take(tile.rect)
             if scaled is None:
                 continue
-            if scaled.placement != previous_placement:
-                self.clear(tile.rect)
             self.blit(scaled.image, scaled.placement.x, scaled.placement.y)
-            label = (labels or {}).get(tile.session_id)
+            label = (labels or {}).get(tile.key)
             if label is not None and label.width <= tile.rect.width and label.height <= tile.rect.height:
                 self.blit(label, tile.rect.x + 16 - 16 % 2, tile.rect.y + tile.rect.height - label.height - 16)
-            drawn[tile.session_id] = (generation, scaled.placement)
-            if generation != self._shown.get(tile.session_id):  # a redraw after a layout change is not news
-                self._shown[tile.session_id] = generation
-                shown.append((tile.session_id, arrival))
-        for session_id in [s for s in self._shown if s not in surfaces]:
-            del self._shown[session_id]
+            drawn[tile.key] = (generation, scaled.placement)
+            if generation != self._shown.get(tile.key):  # a redraw after a layout change is not news
+                self._shown[tile.key] = generation
+                shown.append((tile.key, arrival))
+        for key in [k for k in self._shown if k not in surfaces]:
+            del self._shown[key]
         if overlay is not None:
             image, x, y = overlay
             self.blit(image, x, y)
@@ -352,9 +359,9 @@ class Compositor:
             self._target = self._canvases[1] if self._done is self._canvases[0] else self._canvases[0]
 
 
+def _overlap(a: Rect, b: Rect) -> bool:
+    return a.x < b.x + b.width and b.x < a.x + a.width and a.y < b.y + b.height and b.y < a.y + a.height
+
+
 def _overlaps(rects: list[Rect]) -> bool:
-    for i, a in enumerate(rects):
-        for b in rects[i + 1:]:
-            if a.x < b.x + b.width and b.x < a.x + a.width and a.y < b.y + b.height and b.y < a.y + a.height:
-                return True
-    return False
+    return any(_overlap(a, b) for i, a in enumerate(rects) for b in rects[i + 1:])

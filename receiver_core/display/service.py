@@ -24,7 +24,7 @@ from ..box import Box
 from ..errors import HookFailed
 from ..media.audio import AudioOutput
 from ..memory import page_out_ffmpeg, release_unused, single_arena, streaming
-from ..model import IdleState, Layout, Overlay, Screen
+from ..model import IdleState, Layout, Overlay, Rect, Screen, StreamRole, Tile, stream_key
 from .compositor import I420, Compositor, Surface
 from .headless import HeadlessDisplay
 from .idle import Fonts, render_idle, render_label, render_strip
@@ -53,6 +53,19 @@ def valid_layout(layout: Any, screen: Screen, visible_ids: set[str]) -> bool:
     return layout.audio_focus is None or layout.audio_focus in visible_ids
 
 
+def _labelled(tile: Tile, layout: Layout) -> bool:
+    """Main tiles carry the sender's name; a stream's own tile too, an inset inside its session's tile not."""
+    if tile.stream is StreamRole.MAIN:
+        return True
+    return not any(t.session_id == tile.session_id and t.stream is StreamRole.MAIN and t.z < tile.z
+                   and _inside(tile.rect, t.rect) for t in layout.tiles)
+
+
+def _inside(inner: Rect, outer: Rect) -> bool:
+    return (outer.x <= inner.x and outer.y <= inner.y and inner.x + inner.width <= outer.x + outer.width
+            and inner.y + inner.height <= outer.y + outer.height)
+
+
 class DisplayHost(Box, Protocol):
     """What the display service needs of the box besides ``Box``."""
 
@@ -75,7 +88,7 @@ class DisplayService:
         self.backend: Any = backend.factory(outputs)
         self.audio = audio  # the layout policy decides who is heard
         self.fonts = Fonts()
-        self.surfaces: dict[str, Surface] = {}
+        self.surfaces: dict[str, Surface] = {}  # by stream_key: the session ID, "<id>/camera"
         self.layout = Layout()
         self.overlays: list[Overlay] = []
         self.open_error: str | None = None
@@ -136,26 +149,37 @@ class DisplayService:
 
     # ------------------------------------------------------------------------------------ sessions
 
-    def surface_for(self, session: Session) -> Surface:
-        surface = self.surfaces.get(session.id)
+    def surface_for(self, session: Session, role: StreamRole = StreamRole.MAIN) -> Surface:
+        """The surface of one video stream of ``session``; the caller relayouts once its link exists."""
+        key = stream_key(session.id, role)
+        surface = self.surfaces.get(key)
         if surface is None:
             if not self.surfaces:
                 streaming(True)  # frames will flow: let the allocator keep buffers for reuse
-            surface = Surface(session.id, functools.partial(self._frame_ready, session.id))
-            self.surfaces[session.id] = surface
-            self.relayout()
+            surface = Surface(key, functools.partial(self._frame_ready, key))
+            self.surfaces[key] = surface
         return surface
 
     def forget(self, session: Session) -> None:
-        surface = self.surfaces.pop(session.id, None)
+        """The session's media closed: drop the surfaces of all its streams."""
+        for role in StreamRole:
+            self._drop(stream_key(session.id, role))
+        self.relayout()
+
+    def forget_stream(self, session: Session, role: StreamRole) -> None:
+        """One stream of the session stopped (its camera): drop its surface, the rest goes on."""
+        self._drop(stream_key(session.id, role))
+        self.relayout()
+
+    def _drop(self, key: str) -> None:
+        surface = self.surfaces.pop(key, None)
         if surface is not None:
             surface.release()  # whoever still holds the surface (a plugin's link) holds no frame
             if not self.surfaces:
                 # the last video left (its decoder is closed by now): give its memory back
                 streaming(False)
                 page_out_ffmpeg()
-        self._labels.pop(session.id, None)
-        self.relayout()
+        self._labels.pop(key, None)
 
     def _frame_ready(self, session_id: str) -> None:
         """A decode thread put a frame on a surface: wake the display thread only if a composite is due."""
@@ -183,22 +207,27 @@ class DisplayService:
             log.error("layout hook failed, using full screen: %s", exc)
         if layout is None:
             layout = compute_layout("fullscreen", self.screen, sessions)
-        tiles = {t.session_id: t.rect for t in layout.tiles}
+        tiles = {t.key: t for t in layout.tiles}
         self._pacer.set_visible(set(tiles))
-        for session_id, surface in self.surfaces.items():
-            surface.tile = tiles.get(session_id)
+        for key, surface in self.surfaces.items():
+            tile = tiles.get(key)
+            surface.tile = tile.rect if tile is not None else None
         if self._receiver.config.display.labels:
             names = {s.id: s for s in sessions}
-            for session_id, rect in tiles.items():
-                if session_id not in self._labels:
-                    self._labels[session_id] = render_label(self._label_text(names[session_id]), self.fonts,
-                                                            self.screen, rect.width - 32)
+            for key, tile in tiles.items():
+                if not _labelled(tile, layout):
+                    self._labels.pop(key, None)  # a camera that became an inset
+                elif key not in self._labels:
+                    self._labels[key] = render_label(self._label_text(names[tile.session_id], tile.stream),
+                                                     self.fonts, self.screen, tile.rect.width - 32)
         self.audio.set_focus(layout.audio_focus)
         with self._lock:
             self.layout = layout
         self._wake.set()
 
-    def _label_text(self, session: Session) -> str:
+    def _label_text(self, session: Session, stream: StreamRole = StreamRole.MAIN) -> str:
+        if stream is not StreamRole.MAIN:
+            return f"{session.name} · {stream.value}"
         return f"{session.name} · {self._receiver.plugins.display_name(session.protocol)}"
 
     # ------------------------------------------------------------------------------------ idle screen
@@ -361,8 +390,8 @@ class DisplayService:
             "screen": {"width": self.screen.width, "height": self.screen.height, "fps": self.screen.fps},
             "composite_fps": self.composite_fps(),
             "layout": {"name": layout.name, "audio_focus": layout.audio_focus,
-                       "tiles": [{"session": t.session_id, "x": t.rect.x, "y": t.rect.y, "width": t.rect.width,
-                                  "height": t.rect.height} for t in layout.tiles]},
+                       "tiles": [{"session": t.session_id, "stream": t.stream.value, "x": t.rect.x, "y": t.rect.y,
+                                  "width": t.rect.width, "height": t.rect.height} for t in layout.tiles]},
             "audio": self.audio.status(),
             "open_error": self.open_error,
             "taps": self.taps.status(),

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from ..errors import UnsupportedMedia
 from ..memory import page_out_ffmpeg
+from ..model import StreamRole
 from .caps import VIDEO, MediaCaps, MediaEnded, MediaPacket, MediaSource
 from .decoders import Decoder, DecoderOptions, DecoderSpec
 from .stats import StreamStats
@@ -68,8 +69,10 @@ class Link:
         queue_size: int,
         max_late: float,
         on_failure: Callable[[str], None] | None = None,
+        role: StreamRole = StreamRole.MAIN,
     ) -> None:
         self.name = name
+        self.role = role  # what the stream shows (the session's screen, its camera)
         self.source = source
         self.caps = source.caps
         self._select = select

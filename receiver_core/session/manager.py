@@ -19,7 +19,7 @@ import attrs
 from ..aio import Signal
 from ..config.schema import unsafe_text
 from ..errors import HookFailed, SessionRejected
-from ..model import Admission, AdmissionVerdict, AuthDecision, AuthVerdict, SessionRequest
+from ..model import Admission, AdmissionVerdict, AuthDecision, AuthVerdict, SessionRequest, StreamRole
 from .audit import AuditLog
 from .blocklist import BlockList, StateWriteError, check_duration
 from .meeting import MeetingIds
@@ -82,6 +82,12 @@ class Session:
     @property
     def visible(self) -> bool:
         return self.state is SessionState.ACTIVE
+
+    @property
+    def video_streams(self) -> tuple[StreamRole, ...]:
+        """What the session shows (``StreamRole`` of each attached video stream, main first):
+        a layout policy places a ``CAMERA`` as an inset or a tile of its own."""
+        return tuple(self.media.video_roles()) if self.media is not None else ()
 
     def last_activity(self) -> float:
         """Monotonic time of the sender's last sign of life (see ``SessionRequest.idle_timeout``).

@@ -76,7 +76,7 @@ def test_fit_properties(width: int, height: int, sar: Fraction | None, x: int, y
 
 
 def sessions(n: int) -> list[Any]:
-    return [SimpleNamespace(id=f"s{i}") for i in range(1, n + 1)]  # oldest first
+    return [SimpleNamespace(id=f"s{i}", video_streams=()) for i in range(1, n + 1)]  # oldest first
 
 
 def rects(layout: Layout) -> dict[str, tuple[int, int, int, int]]:

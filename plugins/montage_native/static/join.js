@@ -35,9 +35,13 @@ const VIEW_BACK = {
 };
 
 const $ = (id) => document.getElementById(id);
-const state = { phase: "idle", error: null, notice: null, connection: "new", sessionId: null, viewBack: "none" };
+const state = { phase: "idle", error: null, notice: null, connection: "new", sessionId: null, viewBack: "none",
+                camera: false, mic: false };
 window.__state = state;
 let ws = null, pc = null, streams = [], roomTransceiver = null, viewBackOffered = false;
+// The camera and microphone: their own senders (negotiated up front, without a track while off), so
+// turning them on or off during sharing is a replaceTrack, with no new offer.
+let cameraTrack = null, micTrack = null, cameraSender = null, micSender = null;
 
 function show(text, kind) {
   $("message").textContent = text || "";
@@ -49,6 +53,14 @@ function setPhase(phase, text) {
   const live = !["idle", "ended", "error"].includes(phase);
   $("share").hidden = live;
   $("stop").hidden = !live;
+  showDeviceButtons(live);
+}
+
+function showDeviceButtons(live) {
+  $("camera-toggle").hidden = !live;
+  $("camera-toggle").textContent = state.camera ? "Turn camera off" : "Turn camera on";
+  $("mic-toggle").hidden = !live;
+  $("mic-toggle").textContent = state.mic ? "Turn microphone off" : "Turn microphone on";
 }
 
 function clientToken() {
@@ -74,6 +86,8 @@ function cleanup() {
   $("room").hidden = true;
   for (const s of streams) for (const t of s.getTracks()) t.stop();
   streams = [];
+  cameraTrack = micTrack = cameraSender = micSender = null;
+  state.camera = state.mic = false;
   if (ws) { const old = ws; ws = null; try { old.close(); } catch (e) { /* closed */ } }
 }
 
@@ -90,18 +104,54 @@ async function capture() {
   const screen = await navigator.mediaDevices.getDisplayMedia({
     video: { width: { ideal: w }, height: { ideal: h }, frameRate: { ideal: 30 } }, audio: false });
   streams.push(screen);
-  const wantCamera = $("camera").checked, wantMic = $("mic").checked;
-  if (wantCamera || wantMic) {
-    try {
-      streams.push(await navigator.mediaDevices.getUserMedia({ video: wantCamera, audio: wantMic }));
-    } catch (e) {
-      show("Camera/microphone not available: sharing the screen only.", "info");
-    }
-  }
+  const missing = [];
+  if ($("camera").checked) await setCamera(true).catch(() => missing.push("camera"));
+  if ($("mic").checked) await setMic(true).catch(() => missing.push("microphone"));
+  if (missing.length) show(missing.join(" and ") + " not available: sharing without.", "info");
   for (const t of screen.getVideoTracks()) {
     t.contentHint = "detail";
     t.addEventListener("ended", () => stopSharing("screen capture ended"));
   }
+}
+
+// Camera and microphone, on and off at any time: a new capture on, its track stopped off. While
+// sharing, the sender's track is replaced (the box shows the camera as an inset of this screen and
+// takes it away a moment after its frames stop).
+async function setCamera(on) {
+  if (on === state.camera) return;
+  if (on) {
+    const stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: false });
+    streams.push(stream);
+    cameraTrack = stream.getVideoTracks()[0];
+    cameraTrack.addEventListener("ended", () => { setCamera(false).catch(() => {}); });
+  } else {
+    const old = cameraTrack;
+    cameraTrack = null;
+    if (old) old.stop();
+  }
+  if (cameraSender) await cameraSender.replaceTrack(cameraTrack);
+  state.camera = on;
+  showDeviceButtons(!$("stop").hidden);
+}
+
+async function setMic(on) {
+  if (on === state.mic) return;
+  if (on) {
+    const stream = await navigator.mediaDevices.getUserMedia({ video: false, audio: true });
+    streams.push(stream);
+    micTrack = stream.getAudioTracks()[0];
+  } else {
+    const old = micTrack;
+    micTrack = null;
+    if (old) old.stop();
+  }
+  if (micSender) await micSender.replaceTrack(micTrack);
+  state.mic = on;
+  showDeviceButtons(!$("stop").hidden);
+}
+
+function toggle(setter, current, what) {
+  setter(!current()).catch((e) => show(what + " not available: " + e.message, "info"));
 }
 
 function waitForGathering(peer, ms) {
@@ -124,7 +174,11 @@ async function negotiate(iceServers) {
     if (pc.connectionState === "connected") setPhase("sharing", "Sharing your screen");
     if (pc.connectionState === "failed") { show("The connection to the box failed.", ""); cleanup(); setPhase("error", "Connection failed"); }
   });
-  for (const s of streams) for (const track of s.getTracks()) pc.addTransceiver(track, { direction: "sendonly", streams: [s] });
+  // order matters to the box: the screen is the first video, the camera the second, then the microphone
+  const screen = streams[0];
+  for (const track of screen.getVideoTracks()) pc.addTransceiver(track, { direction: "sendonly", streams: [screen] });
+  cameraSender = pc.addTransceiver(cameraTrack || "video", { direction: "sendonly" }).sender;
+  micSender = pc.addTransceiver(micTrack || "audio", { direction: "sendonly" }).sender;
   if (viewBackOffered && $("viewback").checked) watchRoom();
   await pc.setLocalDescription(await pc.createOffer());
   await waitForGathering(pc, 3000);
@@ -232,6 +286,8 @@ document.addEventListener("DOMContentLoaded", () => {
   if (m && /^[0-9]{1,16}$/.test(m)) $("meeting").value = m;
   $("join").addEventListener("submit", start);
   $("stop").addEventListener("click", () => stopSharing("stopped by the user"));
+  $("camera-toggle").addEventListener("click", () => toggle(setCamera, () => state.camera, "Camera"));
+  $("mic-toggle").addEventListener("click", () => toggle(setMic, () => state.mic, "Microphone"));
   // what this box offers beyond sharing: a box with view-back off shows no trace of it
   fetch("/features.json", { cache: "no-store" }).then((r) => r.json()).then((features) => {
     viewBackOffered = features.viewBack === true;

@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,10 +32,11 @@ def require_chromium() -> None:
 
 
 @contextlib.asynccontextmanager
-async def chromium(home: str | None = None) -> AsyncIterator[Any]:
+async def chromium(home: str | None = None, extra_args: tuple[str, ...] = ()) -> AsyncIterator[Any]:
     """A headless persistent Chromium context that ignores the box's self-signed certificate (the
     page's only: Playwright's ``ignore_https_errors``); ``home`` = the HOME it runs with (its NSS
-    database decides which other certificates, e.g. a TURN server's, it trusts)."""
+    database decides which other certificates, e.g. a TURN server's, it trusts); ``extra_args`` are
+    more Chromium flags (``fake_camera``'s)."""
     require_chromium()
     os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
     from playwright.async_api import async_playwright
@@ -43,7 +45,7 @@ async def chromium(home: str | None = None) -> AsyncIterator[Any]:
     try:
         async with async_playwright() as pw:
             context = await pw.chromium.launch_persistent_context(
-                profile, executable_path=CHROMIUM, headless=True, args=FLAGS, ignore_https_errors=True,
+                profile, executable_path=CHROMIUM, headless=True, args=[*FLAGS, *extra_args], ignore_https_errors=True,
                 env={**os.environ, "HOME": home} if home else None)
             try:
                 yield context
@@ -65,3 +67,27 @@ async def join(page: Any, url: str, meeting_id: str, pin: str | None, name: str)
 
 async def page_state(page: Any) -> dict[str, Any]:
     return await page.evaluate("() => Object.assign({}, window.__state, {message: document.getElementById('message').textContent})")
+
+
+def _bt601(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
+    r, g, b = rgb
+    return (round(16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255),
+            round(128 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255),
+            round(128 + (112.0 * r - 93.786 * g - 18.214 * b) / 255))
+
+
+def fake_camera(path: Path, left: tuple[int, int, int], right: tuple[int, int, int],
+                width: int = 640, height: int = 480) -> str:
+    """A Y4M clip, its left half ``left`` and its right half ``right`` (BT.601 limited range, what
+    Chromium's file capture plays); returns the Chromium flag that makes it the fake camera. The fake
+    screen (``getDisplayMedia``) keeps Chromium's green test pattern."""
+    (y1, u1, v1), (y2, u2, v2) = _bt601(left), _bt601(right)
+    half, chroma_half = width // 2, width // 4
+
+    def plane(a: int, b: int, row_half: int, rows: int) -> bytes:
+        return (bytes([a]) * row_half + bytes([b]) * row_half) * rows
+
+    frame = (b"FRAME\n" + plane(y1, y2, half, height) + plane(u1, u2, chroma_half, height // 2)
+             + plane(v1, v2, chroma_half, height // 2))
+    path.write_bytes(f"YUV4MPEG2 W{width} H{height} F30:1 Ip A1:1 C420jpeg\n".encode() + frame * 30)
+    return f"--use-file-for-fake-video-capture={path}"

@@ -9,10 +9,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
 from receiver_plugins.montage_native.receive_path import MarkerJitterBuffer
 
-from .chromium import chromium, join, page_state
+from receiver_core import Rect, StreamRole
+from receiver_core.display.headless import i420_to_rgb
+from receiver_core.display.layouts import inset_rect
+
+from .chromium import chromium, fake_camera, join, page_state
 from .conftest import PIN
 from .coturn import coturn
 from .trust import home_trusting, make_ca_and_server
@@ -172,10 +177,40 @@ async def test_relay_only_browser_through_coturn(native_box: Callable[..., Any],
             assert fps >= 25, f"{fps:.1f} fps"
 
 
-async def test_screen_with_camera_and_microphone(native_box: Callable[..., Any]) -> None:
-    """The microphone becomes the session's audio; the camera track is received and drained (the core
-    takes one video stream per session, so no picture-in-picture inset yet)."""
-    async with native_box() as box, chromium() as browser:
+MAGENTA, ORANGE = (220, 40, 200), (240, 150, 20)
+
+
+def composite_rgb(box: Any) -> Any:
+    """What the display shows now (the compositor's canvas, converted to RGB)."""
+    compositor = box.rx.display.compositor
+    assert compositor is not None, "nothing is being composed"
+    screen = box.rx.display.screen
+    return i420_to_rgb(compositor.canvas.copy(), screen.width, screen.height)
+
+
+def median(rgb: Any, rect: Rect, pad: int = 8) -> tuple[int, ...]:
+    region = rgb[rect.y + pad:rect.y + rect.height - pad, rect.x + pad:rect.x + rect.width - pad]
+    return tuple(int(v) for v in np.median(region.reshape(-1, 3), axis=0))
+
+
+def near(colour: tuple[int, ...], expected: tuple[int, int, int], tolerance: int = 40) -> bool:
+    return max(abs(a - b) for a, b in zip(colour, expected)) <= tolerance
+
+
+def greenish(colour: tuple[int, ...]) -> bool:
+    """Chromium's fake screen: green background and a light-green pacman, never magenta or orange."""
+    r, g, b = colour
+    return g >= 50 and g > r + 40 and g > b + 40
+
+
+async def test_screen_with_camera_shows_the_inset_and_microphone_is_heard(native_box: Callable[..., Any],
+                                                                        tmp_path: Any) -> None:
+    """Chromium's fake camera (a clip: left half magenta, right half orange) next to its fake screen (green
+    test pattern): the camera is the picture-in-picture inset in the bottom-right corner of the session's
+    tile, 4:3 and a quarter of the tile's width; turning the camera off on the page removes the inset,
+    turning it on brings it back; the microphone is the session's audio, heard under the audio focus."""
+    camera_flag = fake_camera(tmp_path / "camera.y4m", MAGENTA, ORANGE)
+    async with native_box() as box, chromium(extra_args=(camera_flag,)) as browser:
         page = await browser.new_page()
         await page.goto(box.url())
         await page.check("#camera")
@@ -183,16 +218,95 @@ async def test_screen_with_camera_and_microphone(native_box: Callable[..., Any])
         await page.fill("#meeting", box.meeting_id)
         await page.fill("#pin", PIN)
         await page.click("#share")
-        await wait_for(lambda: [s for s in box.video_stats() if s.decoded > 0], 15, "a decoded frame")
-        session = box.rx.sessions.all()[0]
+        session = await wait_for(lambda: box.rx.sessions.all(), 15, "a session")
+        session = session[0]
+
+        def links() -> Any:
+            media = session.media
+            main = media.link("video") if media is not None else None
+            camera = media.link("video", StreamRole.CAMERA) if media is not None else None
+            return (main, camera) if main and camera and main.stats.decoded and camera.stats.decoded > 5 else None
+
+        main, camera = await wait_for(links, 20, "screen and camera frames")
+        assert session.video_streams == (StreamRole.MAIN, StreamRole.CAMERA)
+        assert camera.stats.size == "640x480" and main.stats.size.startswith("1280x720")
+        screen = box.rx.display.screen
+        full = Rect(0, 0, screen.width, screen.height)
+        inset = inset_rect(full)
+        tiles = {t.key: t.rect for t in box.rx.display.layout.tiles}
+        assert tiles == {session.id: full, f"{session.id}/camera": inset}
+        # the inset's left half shows the camera's left half, its right half the right half; the screen's
+        # green pattern is all around it (just left of the inset, the same size)
+        left_half = Rect(inset.x, inset.y, inset.width // 2, inset.height)
+        right_half = Rect(inset.x + inset.width // 2, inset.y, inset.width // 2, inset.height)
+        beside = Rect(inset.x - inset.width - 40, inset.y, inset.width, inset.height)
+
+        def inset_shown() -> Any:
+            rgb = composite_rgb(box)
+            seen = median(rgb, left_half), median(rgb, right_half), median(rgb, beside)
+            return seen if near(seen[0], MAGENTA) and near(seen[1], ORANGE) and greenish(seen[2]) else None
+
+        try:
+            await wait_for(inset_shown, 10, "the camera inset on the composite")
+        except AssertionError:
+            rgb = composite_rgb(box)
+            print("seen:", median(rgb, left_half), median(rgb, right_half), median(rgb, beside))
+            raise
+        # the inset is the whole camera picture, aspect kept: magenta or orange exactly over the inset box
+        # (searched below the meeting-ID strip, whose text is orange too)
+        top = screen.height // 4
+        rgb = composite_rgb(box)[top:].astype(int)
+        camera_pixels = (np.abs(rgb - MAGENTA).max(axis=2) <= 40) | (np.abs(rgb - ORANGE).max(axis=2) <= 40)
+        ys, xs = np.nonzero(camera_pixels)
+        ys += top
+        width, height = xs.max() - xs.min() + 1, ys.max() - ys.min() + 1
+        print(f"inset at {xs.min()},{ys.min()} {width}x{height}; box {inset}")
+        assert abs(xs.min() - inset.x) <= 4 and abs(ys.min() - inset.y) <= 4
+        assert abs(width - screen.width / 4) <= 6 and abs(width / height - 4 / 3) < 0.03
+        # the microphone: Opus decoded by aiortc, the session's audio, and this session has the focus
         audio = await wait_for(lambda: session.media.link("audio"), 10, "an audio link")
         start_count, start = audio.stats.decoded, time.monotonic()
         await asyncio.sleep(2.0)
         rate = (audio.stats.decoded - start_count) / (time.monotonic() - start)
+        assert audio.stats.caps.startswith("audio/raw") and rate >= 40, f"{rate:.1f} audio frames/s (Opus: 50/s)"
+        assert box.rx.audio.focus == session.id
+        # the guest turns the camera off: the inset leaves the screen, the screen goes on
         peer = next(iter(box.web.clients)).peer
-        assert "opus" not in audio.stats.caps and audio.stats.caps.startswith("audio/raw")
-        assert rate >= 40, f"{rate:.1f} audio frames/s (Opus: 50/s)"
-        assert peer.ignored_tracks == 1 and peer.frames["video"] > 0
+        clicked = time.monotonic()
+        await page.click("#camera-toggle")
+        await wait_for(lambda: session.video_streams == (StreamRole.MAIN,), 10, "the camera stream to be detached")
+        print(f"camera off -> inset removed after {time.monotonic() - clicked:.2f} s")
+        assert not peer.camera_on and f"{session.id}/camera" not in box.rx.display.surfaces
+        assert [t.key for t in box.rx.display.layout.tiles] == [session.id]
+        await wait_for(lambda: greenish(median(composite_rgb(box), left_half)), 5, "the screen where the inset was")
+        assert (await page_state(page))["camera"] is False
+        decoded = main.stats.decoded
+        await asyncio.sleep(1.0)
+        assert main.stats.decoded > decoded and box.rx.sessions.all() == [session]  # still sharing
+        # and on again: the same negotiated sender gets a new camera track, the inset comes back
+        clicked = time.monotonic()
+        await page.click("#camera-toggle")
+        await wait_for(inset_shown, 15, "the camera inset after turning the camera on again")
+        print(f"camera on -> inset shown after {time.monotonic() - clicked:.2f} s")
+        # (at least twice: a camera starved of CPU for camera_idle_seconds is taken off and put back)
+        assert peer.camera_attachments >= 2 and peer.ignored_tracks == 0, peer.status()
+        # the microphone off and on: no audio while off, the same audio link again when on
+        await page.click("#mic-toggle")
+        await wait_for(lambda: _mic(page, False), 5, "the page to turn the microphone off")
+        await asyncio.sleep(0.5)
+        silent_from = audio.stats.decoded
+        await asyncio.sleep(1.0)
+        assert audio.stats.decoded - silent_from <= 2, "audio frames while the microphone was off"
+        await page.click("#mic-toggle")
+        await wait_for(lambda: audio.stats.decoded > silent_from + 25, 10, "audio again")
+        assert session.media.link("audio") is audio
+        # the moderator removes the guest: screen and camera both leave
+        await box.rx.sessions.kick(session.id, "test")
+        assert box.rx.display.surfaces == {} and peer.closed
+
+
+async def _mic(page: Any, on: bool) -> bool:
+    return (await page_state(page))["mic"] is on
 
 
 async def test_sender_whose_media_stops_without_bye_is_ended_by_inactivity(native_box: Callable[..., Any]) -> None:
@@ -211,10 +325,12 @@ async def test_sender_whose_media_stops_without_bye_is_ended_by_inactivity(nativ
 
 SENDER_CODEC = """async () => {
   const report = await pc.getStats();
-  let out = null;
-  report.forEach((s) => {
-    if (s.type === 'outbound-rtp' && s.kind === 'video') out = {mime: report.get(s.codecId)?.mimeType || null,
-                                                                 encoder: s.encoderImplementation || null};
+  let out = null, frames = -1;
+  report.forEach((s) => {  // the screen's sender (the camera's, without a track, encodes nothing)
+    if (s.type === 'outbound-rtp' && s.kind === 'video' && (s.framesEncoded || 0) > frames) {
+      frames = s.framesEncoded || 0;
+      out = {mime: report.get(s.codecId)?.mimeType || null, encoder: s.encoderImplementation || null};
+    }
   });
   return out;
 }"""

@@ -117,6 +117,54 @@ def test_patch_layer_pins_aiortc_and_applies(monkeypatch) -> None:
         aiortc_patches.check_versions()
 
 
+def _register_screen_and_camera() -> tuple[object, object, object]:
+    """Two video receivers with the same payload types (VP8 96, its RTX 97), as a guest's screen and
+    camera are, registered through aiortc's own ``RTCDtlsTransport._register_rtp_receiver``."""
+    from types import SimpleNamespace
+
+    from aiortc.rtcdtlstransport import RTCDtlsTransport, RtpRouter
+    from aiortc.rtcrtpparameters import (
+        RTCRtpCodecParameters,
+        RTCRtpDecodingParameters,
+        RTCRtpReceiveParameters,
+        RTCRtpRtxParameters,
+    )
+    from aiortc.rtp import HeaderExtensionsMap
+
+    transport = SimpleNamespace(_rtp_router=RtpRouter(), _rtp_header_extensions_map=HeaderExtensionsMap())
+    codecs = [RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96),
+              RTCRtpCodecParameters(mimeType="video/rtx", clockRate=90000, payloadType=97, parameters={"apt": 96})]
+    screen, camera = object(), object()
+    for receiver, ssrc in ((screen, 1000), (camera, 2000)):
+        encoding = RTCRtpDecodingParameters(ssrc=ssrc, payloadType=96, rtx=RTCRtpRtxParameters(ssrc=ssrc + 1))
+        RTCDtlsTransport._register_rtp_receiver(transport, receiver,  # type: ignore[arg-type]
+                                                RTCRtpReceiveParameters(codecs=codecs, encodings=[encoding]))
+    return transport._rtp_router, screen, camera
+
+
+def test_rtx_routing_patch_brings_the_screens_retransmissions_back_next_to_a_camera() -> None:
+    from aiortc.rtp import RtpPacket
+
+    def route(router: object, payload_type: int, ssrc: int) -> object:
+        return router.route_rtp(RtpPacket(payload_type=payload_type, ssrc=ssrc))  # type: ignore[attr-defined]
+
+    # stock aiortc: media routes by SSRC, but an RTX packet's SSRC is unknown and two receivers take
+    # its payload type, so it is discarded: the screen's lost packets never come back
+    router, screen, camera = _register_screen_and_camera()
+    assert route(router, 96, 1000) is screen and route(router, 96, 2000) is camera
+    assert route(router, 97, 1001) is None and route(router, 97, 2001) is None
+    aiortc_patches.rtx_routing(True)
+    try:
+        router, screen, camera = _register_screen_and_camera()
+        assert route(router, 97, 1001) is screen and route(router, 97, 2001) is camera
+        assert route(router, 96, 1000) is screen and route(router, 96, 2000) is camera
+    finally:
+        aiortc_patches.rtx_routing(False)
+    from aiortc.rtcdtlstransport import RTCDtlsTransport
+
+    assert RTCDtlsTransport._register_rtp_receiver is aiortc_patches._original_register_rtp_receiver
+
+
 async def test_tls_handshake_that_never_starts_is_dropped(tmp_path) -> None:
     cert, key = ensure_certificate(tmp_path, "box.test")
     made = []

@@ -32,8 +32,11 @@ class CoreHost:
     async def end(self, session: Any, reason: str) -> None:
         await self.rx.sessions.end(session, reason, notify=False)
 
-    async def attach(self, session: Any, source: Any) -> Any:
-        return await self.rx.media.attach(session, source)
+    async def attach(self, session: Any, source: Any, role: Any) -> Any:
+        return await self.rx.media.attach(session, source, role)
+
+    async def detach(self, session: Any, link: Any) -> None:
+        await self.rx.media.detach(session, link)
 
     def ice_servers(self, client_id: str) -> list[dict[str, Any]]:
         return []
