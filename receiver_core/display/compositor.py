@@ -224,6 +224,7 @@ class _Canvas:
         self.v = self.array[h + h // 4:].reshape(h // 2, w // 2)
         self.drawn: dict[str, tuple[int, Placement | None]] = {}
         self.stale = False  # to be painted black before the next composite (a new layout)
+        self.overlay: tuple[I420, Rect] | None = None  # the strip drawn over the tiles, and where
         self.paint_black()
 
     def paint_black(self) -> None:
@@ -231,6 +232,7 @@ class _Canvas:
         self.u[:] = BLACK_C
         self.v[:] = BLACK_C
         self.drawn.clear()
+        self.overlay = None
         self.stale = False
 
 
@@ -320,6 +322,7 @@ class Compositor:
         if target.stale:
             target.paint_black()
         drawn = target.drawn
+        self._uncover(target, layout, overlay)
         tiles = sorted((t for t in layout.tiles if t.key in surfaces), key=lambda t: t.z)
         fresh = {t.key for t in tiles if surfaces[t.key].generation != drawn.get(t.key, (-1, None))[0]}
         images = {t.key: surfaces[t.key].take(t.rect) for t in tiles if t.key in fresh}
@@ -352,6 +355,18 @@ class Compositor:
             self.blit(image, x, y)
         self._done = target
         return shown
+
+    def _uncover(self, target: _Canvas, layout: Layout, overlay: tuple[I420, int, int] | None) -> None:
+        """The strip changed or went away: clear where it was and redraw the tiles it covered (a
+        tile with no new frame, a static slide, would otherwise keep the old strip's pixels)."""
+        now = (overlay[0], Rect(overlay[1], overlay[2], overlay[0].width, overlay[0].height)) if overlay else None
+        before, target.overlay = target.overlay, now
+        if before is None or (now is not None and now[0] is before[0] and now[1] == before[1]):
+            return
+        self.clear(before[1])
+        for tile in layout.tiles:
+            if _overlap(tile.rect, before[1]):
+                target.drawn.pop(tile.key, None)
 
     def presented(self) -> None:
         """The last composite was handed to the backend: with two canvases, draw the next one into the other."""

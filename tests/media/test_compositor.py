@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from PIL import Image
 
-from receiver_core.display.compositor import Compositor, Placement, Surface, fit
+from receiver_core.display.compositor import I420, Compositor, Placement, Surface, fit
 from receiver_core.display.headless import i420_to_rgb
 from receiver_core.display.layouts import compute_layout
 from receiver_core.model import Layout, Rect, Screen, Tile
@@ -351,3 +352,27 @@ def test_the_headless_display_keeps_the_composite_without_a_copy() -> None:
     assert display._latest is canvas
     latest = display.latest()
     assert latest is not None and latest is not canvas and np.array_equal(latest, canvas)
+
+
+def test_a_strip_that_goes_away_leaves_no_trace_on_a_tile_without_new_frames() -> None:
+    """The PIN strip is drawn over the tiles; when it changes or goes away, what it covered is
+    drawn again from the tiles' last frames (a static slide sends no new frame to repaint it)."""
+    for buffers in (1, 2):
+        compositor = Compositor(SCREEN, buffers=buffers)
+        surface = Surface("s1", lambda: None)
+        surface.tile = FULL
+        compositor.set_layout(Layout(tiles=(Tile("s1", FULL),), audio_focus="s1", name="fullscreen"))
+        surface.put(frame(1920, 1080, RED), time.monotonic(), 1.0)
+        strip = I420.from_image(Image.new("RGB", (400, 80), (255, 255, 255)))
+        long_strip = I420.from_image(Image.new("RGB", (800, 80), (255, 255, 255)))
+        for overlay in ((strip, 1504, 16), (strip, 1504, 16), (long_strip, 1104, 16), None, None):
+            compositor.compose({"s1": surface}, None, overlay)
+            compositor.presented()
+            rgb = i420_to_rgb(compositor.canvas, SCREEN.width, SCREEN.height)
+            if overlay is None:
+                inner(rgb, (1104, 16, 800, 80), f"{buffers} canvas(es): where the strips were", RED)
+            elif overlay[0] is strip:
+                inner(rgb, (1104, 16, 400, 80), f"{buffers} canvas(es): left of the short strip", RED)
+                assert_colour(region_rgb(rgb, 1504 + 8, 24, 384, 64), (255, 255, 255), 12, "the strip")
+            else:
+                assert_colour(region_rgb(rgb, 1104 + 8, 24, 784, 64), (255, 255, 255), 12, "the long strip")
