@@ -30,7 +30,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import wave
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,7 @@ import numpy as np
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PYTHON, RESULTS, ROOT, Children, free_port, log, proc_cpu  # noqa: E402
+from common import RESULTS, ROOT, BoxProcess, Children, box_config, free_port, log, proc_cpu  # noqa: E402
 
 TITLE = "AirPlay audio"
 
@@ -152,68 +151,21 @@ class Own:
         self.procs.clear()
 
 
-class Box:
+class Box(BoxProcess):
     """``montage-receiver run`` with only the AirPlay plugin, the ``wav`` audio backend, no display."""
 
     def __init__(self, children: Own, folder: Path) -> None:
         self.children, self.folder = children, folder
         self.port, self.status_port = free_port(), free_port()
         self.output = PcmFile(folder / "box.wav", header=44)
-        self.config = folder / "receiver.toml"
-        self.config.write_text(f"""# written by bench/airplay_audio.py
-[receiver]
-name = "Bench"
-state_dir = "{folder / 'state'}"
-[status]
-port = {self.status_port}
-[display]
-backend = "null"
-[audio]
-backend = "wav"
-path = "{self.output.path}"
-sample_rate = {RATE}
-channels = 2
-[session]
-pin_mode = "off"
-[network]
-advertise_on = []   # no mDNS adverts: the benchmark talks to 127.0.0.1 only
-[plugins]
-autoload = false
-enabled = ["airplay"]
-[plugin.airplay]
-port = {self.port}
-""")
-        self.proc: subprocess.Popen[Any] | None = None
-        self.ps: psutil.Process | None = None
+        self.config = box_config(folder, self.status_port, "airplay", f"port = {self.port}", display="null",
+                                 audio=f'backend = "wav"\npath = "{self.output.path}"\nsample_rate = {RATE}\n'
+                                       "channels = 2")
+        super().__init__(children, folder, self.config, self.status_port)
         self.prefix: list[str] = []
 
-    def start(self, timeout: float = 30.0) -> None:
-        script = Path(PYTHON).with_name("montage-receiver")
-        argv = [*([str(script)] if script.exists() else [PYTHON, "-m", "receiver_core.cli"]),
-                "-c", str(self.config), "run"]
-        self._log = open(self.folder / "receiver.log", "w")  # noqa: SIM115 - closed in stop()
-        self.proc = self.children.start(argv, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT)
-        self.ps = psutil.Process(self.proc.pid)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the box exited ({self.proc.returncode}); see {self.folder / 'receiver.log'}")
-            try:
-                url = f"http://127.0.0.1:{self.status_port}/api/status"
-                with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - local status API
-                    status = json.loads(response.read())
-                if any(p["name"] == "airplay" and p["state"] == "running" for p in status["plugins"]):
-                    return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"the box's AirPlay plugin was not running within {timeout:.0f} s")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.children.stop(self.proc, timeout=15.0)
-            self.proc = None
-            self._log.close()
+    def start(self, timeout: float = 30.0, plugin: str | None = "airplay") -> None:
+        super().start(timeout, plugin)
 
 
 class Shairport:

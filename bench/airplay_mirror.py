@@ -36,7 +36,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,7 +45,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(ROOT))
 
-from common import FFMPEG, PYTHON, RESULTS, Children, free_port, log, run_measured  # noqa: E402
+from common import FFMPEG, RESULTS, BoxProcess, Children, box_config, free_port, log, run_measured  # noqa: E402
 
 TITLE = "AirPlay mirroring and video URLs"
 
@@ -168,82 +167,18 @@ def throughput(path: Path, record: bytes, units: list[tuple[bytes, bool]], round
 # ------------------------------------------------------------------------------------------ the box
 
 
-def box_config(folder: Path, status_port: int, airplay_port: int) -> Path:
-    text = f"""# written by bench/airplay_mirror.py
-[receiver]
-name = "Bench"
-state_dir = "{folder / 'state'}"
+class MirrorBox(BoxProcess):
+    """The box with only the AirPlay plugin (``box_config``), ready when that plugin runs."""
 
-[status]
-port = {status_port}
-
-[display]
-backend = "headless"
-fps = 60
-labels = false
-
-[audio]
-backend = "null"
-
-[session]
-pin_mode = "off"
-
-[network]
-advertise_on = []   # no mDNS adverts: the benchmark talks to 127.0.0.1 only
-
-[plugins]
-autoload = false
-enabled = ["airplay"]
-
-[plugin.airplay]
-port = {airplay_port}
-mirror_port = 0
-homekit_mirroring = true
-video_url_networks = ["127.0.0.0/8"]
-"""
-    path = folder / "receiver.toml"
-    path.write_text(text)
-    return path
-
-
-class BoxProcess:
     def __init__(self, children: Children, folder: Path) -> None:
-        self.children = children
-        self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
-        self.status_port, self.port = free_port(), free_port()
-        self.config = box_config(folder, self.status_port, self.port)
-        self.proc: subprocess.Popen[Any] | None = None
+        self.port, status_port = free_port(), free_port()
+        settings = (f'port = {self.port}\nmirror_port = 0\nhomekit_mirroring = true\n'
+                    'video_url_networks = ["127.0.0.0/8"]')
+        super().__init__(children, folder, box_config(folder, status_port, "airplay", settings), status_port)
 
-    def start(self, timeout: float = 40.0) -> None:
-        script = Path(PYTHON).with_name("montage-receiver")
-        argv = [*([str(script)] if script.exists() else [PYTHON, "-m", "receiver_core.cli"]),
-                "-c", str(self.config), "run"]
-        self._log = open(self.folder / "receiver.log", "w")  # noqa: SIM115 - closed in stop()
-        self.proc = self.children.start(argv, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the receiver exited ({self.proc.returncode}); see {self.folder}")
-            with contextlib.suppress(OSError):
-                if any(p.get("name") == "airplay" and p.get("state") == "running"
-                       for p in self.status().get("plugins", [])):
-                    return
-            time.sleep(0.2)
-        raise RuntimeError(f"the receiver's AirPlay plugin did not start within {timeout:.0f} s")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.children.stop(self.proc, timeout=15.0)
-            self.proc = None
-        if getattr(self, "_log", None):
-            self._log.close()
-
-    def status(self) -> dict[str, Any]:
-        url = f"http://127.0.0.1:{self.status_port}/api/status"
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - local status API
-            status: dict[str, Any] = json.loads(response.read())
-        return status
+    def start(self, timeout: float = 40.0, plugin: str | None = "airplay") -> None:
+        super().start(timeout, plugin)
 
     def videos(self) -> list[dict[str, Any]]:
         return [((s.get("media") or {}).get("video") or {}) for s in self.status().get("sessions", [])
@@ -282,7 +217,7 @@ async def _send_mirror(port: int, record: bytes, units: list[tuple[bytes, bool]]
         sender.close()
 
 
-def latency_with_snapshot(box: BoxProcess, record: bytes, units: list[tuple[bytes, bool]],
+def latency_with_snapshot(box: MirrorBox, record: bytes, units: list[tuple[bytes, bool]],
                           seconds: float) -> dict[str, Any]:
     """Send, and read the session's figures from the status API just before the sender leaves."""
     snapshot: dict[str, Any] = {}
@@ -349,7 +284,7 @@ def _http(port: int, method: str, path: str, body: bytes = b"", content_type: st
     return int(reply.split(b" ")[1]) if reply else 0
 
 
-def first_frames(box: BoxProcess, url: str, runs: int) -> list[float]:
+def first_frames(box: MirrorBox, url: str, runs: int) -> list[float]:
     samples = []
     for _ in range(runs):
         body = plistlib.dumps({"Content-Location": url, "Start-Position": 0.0}, fmt=plistlib.FMT_BINARY)
@@ -393,7 +328,7 @@ def measure(quick: bool, children: Children) -> dict[str, Any]:
         record, units = access_units(stream)
         res["throughput"] = throughput(stream, record, units, profile["rounds"])
         make_mp4(work / "video.mp4")
-        box = BoxProcess(children, RESULTS / "airplay_mirror")
+        box = MirrorBox(children, RESULTS / "airplay_mirror")
         try:
             box.start()
             res["latency"] = latency_with_snapshot(box, record, units, profile["latency_seconds"])

@@ -16,7 +16,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+import urllib.request
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -232,3 +233,89 @@ def versions() -> dict[str, Any]:
         "git": commit + (" + uncommitted changes in " + ", ".join(
             sorted(line.split(maxsplit=1)[1] for line in dirty.splitlines() if line.strip())) if dirty.strip() else ""),
     }
+
+
+def box_config(folder: Path, status_port: int, plugin: str, plugin_settings: str, *, display: str = "headless",
+               fps: int = 60, labels: bool = False, audio: str = 'backend = "null"', extra: str = "") -> Path:
+    """``folder/receiver.toml`` for a benchmark box: one protocol plugin, PIN off, no mDNS, status API
+    on ``status_port``; ``plugin_settings`` and ``audio`` are TOML lines, ``extra`` more sections."""
+    path = folder / "receiver.toml"
+    path.write_text(f"""# written by the benchmark (bench/common.py box_config)
+[receiver]
+name = "Bench"
+state_dir = "{folder / 'state'}"
+
+[status]
+port = {status_port}
+
+[display]
+backend = "{display}"
+fps = {fps}
+labels = {str(labels).lower()}
+
+[audio]
+{audio}
+
+[session]
+pin_mode = "off"
+
+[network]
+advertise_on = []   # no mDNS adverts: the benchmark talks to 127.0.0.1 only
+
+[plugins]
+autoload = false
+enabled = ["{plugin}"]
+
+[plugin.{plugin}]
+{plugin_settings}
+{extra}""")
+    return path
+
+
+class BoxProcess:
+    """A ``montage-receiver run`` child of the benchmark (started through ``children``): started,
+    polled until its status API answers (and, with ``plugin``, that plugin is running), stopped."""
+
+    def __init__(self, children: Any, folder: Path, config: Path, status_port: int,
+                 argv: list[str] | None = None) -> None:
+        self.children, self.folder, self.config, self.status_port = children, folder, config, status_port
+        script = Path(PYTHON).with_name("montage-receiver")
+        self.argv = argv or [*([str(script)] if script.exists() else [PYTHON, "-m", "receiver_core.cli"]),
+                             "-c", str(config), "run"]
+        self.proc: subprocess.Popen[Any] | None = None
+        self.ps: psutil.Process | None = None
+        self._log: Any = None
+
+    def status(self) -> dict[str, Any]:
+        url = f"http://127.0.0.1:{self.status_port}/api/status"
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - the box's local status API
+            status: dict[str, Any] = json.loads(response.read())
+        return status
+
+    def start(self, timeout: float = 30.0, plugin: str | None = None) -> None:
+        self._log = open(self.folder / "receiver.log", "w")  # noqa: SIM115 - closed in stop()
+        self.proc = self.children.start(self.argv, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT)
+        self.ps = psutil.Process(self.proc.pid)
+        ready: Callable[[dict[str, Any]], bool] = (
+            (lambda s: True) if plugin is None else
+            (lambda s: any(p.get("name") == plugin and p.get("state") == "running" for p in s.get("plugins", []))))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the box exited ({self.proc.returncode}); see {self.folder / 'receiver.log'}")
+            try:
+                if ready(self.status()):
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"the box's {'status API' if plugin is None else plugin + ' plugin'} was not ready "
+                           f"within {timeout:.0f} s; see {self.folder / 'receiver.log'}")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.children.stop(self.proc, timeout=15.0)
+            self.proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None

@@ -9,12 +9,10 @@ number of senders to ``n``, waits until every session decodes, warms up, then me
 
 from __future__ import annotations
 
-import json
 import re
 import statistics
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +22,10 @@ from common import (
     FFMPEG,
     PYTHON,
     RESULTS,
-    ROOT,
+    BoxProcess,
     Children,
     SystemCpu,
+    box_config,
     free_port,
     minor_faults,
     proc_cpu,
@@ -40,45 +39,11 @@ SNAPSHOT_EVERY = 10.0
 
 
 def receiver_config(folder: Path, status_port: int, udp_port: int, threads: int, display: str, fps: int) -> Path:
-    text = f"""# written by bench/live.py
-[receiver]
-name = "Bench"
-state_dir = "{folder / 'state'}"
-
-[status]
-port = {status_port}
-
-[display]
-backend = "{display}"
-fps = {fps}
-labels = true
-
-[audio]
-backend = "null"
-
-[session]
-pin_mode = "off"
-
-[network]
-advertise_on = []   # no mDNS adverts: the benchmark talks to 127.0.0.1 only
-
-[plugins]
-autoload = false
-enabled = ["mpegts"]
-
-[plugin.mpegts]
-port = {udp_port}
-allowed_senders = ["127.0.0.1/32"]
-
-[decoders]
-threads = {threads}
-"""
-    path = folder / "receiver.toml"
-    path.write_text(text)
-    return path
+    return box_config(folder, status_port, "mpegts", f'port = {udp_port}\nallowed_senders = ["127.0.0.1/32"]',
+                      display=display, fps=fps, labels=True, extra=f"\n[decoders]\nthreads = {threads}\n")
 
 
-class LiveRun:
+class LiveRun(BoxProcess):
     """One receiver process. ``display = "glass"`` runs it through ``bench/glassbox.py`` (the headless
     display plus the clock reader), anything else through the ``montage-receiver`` script."""
 
@@ -92,44 +57,19 @@ class LiveRun:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.status_port = free_port()
         self.udp_port = free_port(kind=2)  # SOCK_DGRAM
-        self.config = receiver_config(self.folder, self.status_port, self.udp_port, threads, display, fps)
-        self.proc: subprocess.Popen[Any] | None = None
-        self.ps: psutil.Process | None = None
+        config = receiver_config(self.folder, self.status_port, self.udp_port, threads, display, fps)
+        super().__init__(children, self.folder, config, self.status_port,
+                         [PYTHON, str(BENCH / "glassbox.py"), str(config)] if display == "glass" else None)
         self.senders: list[subprocess.Popen[Any]] = []
         self.sender_ps: list[psutil.Process] = []
 
     # ------------------------------------------------------------------------------------ lifecycle
 
-    def start(self, timeout: float = 30.0) -> None:
-        script = Path(PYTHON).with_name("montage-receiver")
-        if self.display == "glass":
-            argv = [PYTHON, str(BENCH / "glassbox.py"), str(self.config)]
-        else:
-            argv = [*([str(script)] if script.exists() else [PYTHON, "-m", "receiver_core.cli"]),
-                    "-c", str(self.config), "run"]
-        self._log = open(self.folder / "receiver.log", "w")  # noqa: SIM115 - closed in stop()
-        self.proc = self.children.start(argv, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT)
-        self.ps = psutil.Process(self.proc.pid)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the receiver exited ({self.proc.returncode}); see {self.folder / 'receiver.log'}")
-            try:
-                self.status()
-                return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError(f"the receiver's status API did not answer within {timeout:.0f} s")
-
     def stop(self) -> None:
         for sender in self.senders:
             self.children.stop(sender, timeout=3.0)
         self.senders.clear()
-        if self.proc is not None:
-            self.children.stop(self.proc, timeout=15.0)
-            self.proc = None
-        if getattr(self, "_log", None):
-            self._log.close()
+        super().stop()
 
     def add_sender(self, seconds: float) -> None:
         """One more ffmpeg pushing the test stream in real time (bounded by ``-t``)."""
@@ -227,11 +167,6 @@ class LiveRun:
         return {}
 
     # ------------------------------------------------------------------------------------ status
-
-    def status(self) -> dict[str, Any]:
-        url = f"http://127.0.0.1:{self.status_port}/api/status"
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - local status API
-            return json.loads(response.read())
 
     def videos(self, status: dict[str, Any]) -> dict[str, dict[str, Any]]:
         out = {}
