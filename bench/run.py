@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import resource
 import shutil
 import signal
@@ -77,8 +78,56 @@ PROFILES: dict[str, dict[str, Any]] = {
 }
 
 
+class OwnGroup:
+    """A CPU-accounting cgroup holding this run and everything it starts, daemons that leave its
+    process tree included (GND's D-Bus and Xvfb, Chromium's helpers reaped by init): its CPU time is
+    the run's own. ``create()`` gives None where cgroups cannot be used (not root, none mounted)."""
+
+    V1 = Path("/sys/fs/cgroup/cpuacct")
+
+    def __init__(self, path: Path, v2: bool) -> None:
+        self.path, self.v2 = path, v2
+
+    @classmethod
+    def create(cls) -> OwnGroup | None:
+        candidates = [(cls.V1, False), (Path("/sys/fs/cgroup/unified"), True), (Path("/sys/fs/cgroup"), True)]
+        for root, v2 in candidates:
+            if not (root / ("cgroup.controllers" if v2 else "cpuacct.usage")).exists():
+                continue
+            path = root / f"montage-bench-{os.getpid()}"
+            try:
+                path.mkdir(exist_ok=True)
+                (path / "cgroup.procs").write_text(str(os.getpid()))
+            except OSError:
+                continue
+            return cls(path, v2)
+        return None
+
+    def cpu(self) -> float:
+        """CPU seconds used by every process that has been in the group."""
+        if self.v2:
+            stat = dict(line.split() for line in (self.path / "cpu.stat").read_text().splitlines())
+            return int(stat["usage_usec"]) / 1e6
+        return int((self.path / "cpuacct.usage").read_text()) / 1e9
+
+    def close(self) -> None:
+        """Move this process back to the root group and remove the group (once every child has ended)."""
+        try:
+            (self.path.parent / "cgroup.procs").write_text(str(os.getpid()))
+            self.path.rmdir()
+        except OSError as exc:
+            log(f"could not remove the accounting cgroup {self.path}: {exc}")
+
+
+#: set by main() when the run can account for its processes with a cgroup
+GROUP: OwnGroup | None = None
+
+
 def own_cpu() -> float:
-    """CPU seconds of this process and of its children that have ended (all are, at the end)."""
+    """CPU seconds of this run: its cgroup's (every process it started, however they were reaped),
+    else this process's and its children that have ended."""
+    if GROUP is not None:
+        return GROUP.cpu()
     total = 0.0
     for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
         r = resource.getrusage(who)
@@ -88,15 +137,15 @@ def own_cpu() -> float:
 
 class OtherLoad:
     """CPU used by processes other than this run's, from a start point: busy CPU time of the whole
-    machine (psutil, /proc/stat) minus this process's and its reaped children's."""
+    machine (psutil, /proc/stat) minus this run's own (``own_cpu``)."""
 
     def __init__(self) -> None:
         self.busy0, self.own0, self.t0 = SystemCpu.busy(), own_cpu(), time.monotonic()
 
-    def pct(self, running_children_cpu: float = 0.0) -> float:
-        """% of one core used by others since the start (pass the CPU of children still running)."""
+    def pct(self) -> float:
+        """% of one core used by others since the start."""
         elapsed = time.monotonic() - self.t0
-        others = SystemCpu.busy() - self.busy0 - (own_cpu() - self.own0) - running_children_cpu
+        others = SystemCpu.busy() - self.busy0 - (own_cpu() - self.own0)
         return max(0.0, 100 * others / elapsed) if elapsed > 0 else 0.0
 
 
@@ -431,6 +480,14 @@ def _selection(only: str | None) -> tuple[set[str], list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _run(argv)
+    finally:
+        if GROUP is not None:
+            GROUP.close()
+
+
+def _run(argv: list[str] | None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="short smoke run (one repeat, short windows)")
     p.add_argument("--reps", type=int, help="throughput repeats (default 5, quick 1)")
@@ -474,6 +531,10 @@ def main(argv: list[str] | None = None) -> int:
                                              "Measuring anyway, but this run will write no PASS/FAIL."))
         if args.require_quiet:
             return 3
+    global GROUP
+    GROUP = OwnGroup.create()
+    log("CPU accounting: " + (f"cgroup {GROUP.path} (every process the run starts)" if GROUP else
+                              "this process and its reaped children (no cgroup: not root?)"))
     started = time.monotonic()
     load = OtherLoad()
     children = Children()
