@@ -277,6 +277,10 @@ def render(results: dict[str, Any]) -> str:
               f"{meta.get('duration_s', 0) / 60:.1f} min). Do not edit by hand: the next run rewrites the whole "
               "file. Raw numbers: `bench/results/latest.json` (not committed). How to run it: below.",
               ""]
+    measured_at = results.get("measured_at", {})
+    if len(set(measured_at.values())) > 1:  # an --only run: say which media part comes from which run
+        lines += ["Media parts measured: " + ", ".join(f"{part} {when}" for part, when in measured_at.items())
+                  + " (the protocol sections give their own dates).", ""]
     lines += ["Verdicts are medians over the repeats (best beside); other processes used "
               f"{_f(load, 0)} % of one core over the whole run (before it started: "
               f"{_f(meta.get('load_before_pct'), 0)} %).", ""]

@@ -553,6 +553,13 @@ def _run(argv: list[str] | None) -> int:
                    "protocols": {}}
     if not media_parts:
         return _measure_sections(results, protocol_names, args, children, load, started)
+    # when each media part was measured: the parts this run skips keep the date of the run that measured them
+    measured_at = results.setdefault("measured_at", {})
+    for part in sections.MEDIA_PARTS:
+        if part not in media_parts and part not in measured_at and results.get("meta", {}).get("date"):
+            measured_at[part] = results["meta"]["date"]
+    for part in media_parts:
+        measured_at[part] = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     results["meta"] = {"command": command, "date": dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
                        "profile": "quick" if args.quick else "full", "config": cfg, "load_before_pct": before,
                        "quiet_limit_pct": QUIET_LIMIT_PCT}
