@@ -14,14 +14,12 @@ stream SETUP as AirPlay 2 audio does (ChaCha20-Poly1305); not verified with a de
 
 from __future__ import annotations
 
-import plistlib
-from typing import Any
-
 import attrs
 
 from receiver_core.errors import RemoteProtocolError
 
 from ..sdp import AlacConfig, AudioAnnouncement
+from .setup import single_stream
 
 __all__ = ["MirrorAudioSetup", "is_audio_stream_setup", "parse_mirror_audio_setup", "audio_specific_config",
            "STREAM_AUDIO", "CT_ALAC", "CT_AAC_LC", "CT_AAC_ELD", "FRAMES_PER_PACKET"]
@@ -29,7 +27,6 @@ __all__ = ["MirrorAudioSetup", "is_audio_stream_setup", "parse_mirror_audio_setu
 STREAM_AUDIO = 96
 CT_ALAC, CT_AAC_LC, CT_AAC_ELD = 2, 4, 8
 FRAMES_PER_PACKET = {CT_ALAC: 352, CT_AAC_LC: 1024, CT_AAC_ELD: 480}
-MAX_PLIST_BYTES = 64 * 1024
 _AAC_OBJECT_TYPE = {CT_AAC_LC: 2, CT_AAC_ELD: 39}
 _SAMPLE_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)
 
@@ -79,27 +76,13 @@ def audio_specific_config(object_type: int, sample_rate: int, channels: int, fra
     return (value << pad).to_bytes((count + pad) // 8, "big")
 
 
-def _stream(body: bytes) -> dict[str, Any] | None:
-    if len(body) > MAX_PLIST_BYTES:
-        raise RemoteProtocolError("SETUP body too large", status_hint=413)
-    try:
-        plist = plistlib.loads(body)
-    except Exception:  # plistlib raises many types on garbage
-        return None
-    streams = plist.get("streams") if isinstance(plist, dict) else None
-    if not isinstance(streams, list) or len(streams) != 1 or not isinstance(streams[0], dict):
-        return None
-    stream: dict[str, Any] = streams[0]
-    return stream if stream.get("type") == STREAM_AUDIO else None
-
-
 def is_audio_stream_setup(body: bytes) -> bool:
     """Whether a bplist SETUP asks for one type-96 (real-time audio) stream."""
-    return _stream(body) is not None
+    return single_stream(body, STREAM_AUDIO) is not None
 
 
 def parse_mirror_audio_setup(body: bytes) -> MirrorAudioSetup:
-    stream = _stream(body)
+    stream = single_stream(body, STREAM_AUDIO)
     if stream is None:
         raise RemoteProtocolError("not an audio stream SETUP")
     compression = stream.get("ct")

@@ -17,7 +17,7 @@ from receiver_core.errors import RemoteProtocolError
 from ..fairplay import EKEY_LENGTH
 
 __all__ = ["MirrorSetup", "StreamKeys", "STREAM_MIRROR", "is_mirror_setup", "parse_mirror_setup",
-           "parse_stream_keys", "mirror_reply", "MAX_PLIST_BYTES", "teardown_stream_types"]
+           "parse_stream_keys", "mirror_reply", "MAX_PLIST_BYTES", "teardown_stream_types", "single_stream"]
 
 STREAM_MIRROR = 110
 MAX_PLIST_BYTES = 64 * 1024
@@ -44,21 +44,24 @@ def _load(body: bytes) -> dict[str, Any] | None:
     return plist if isinstance(plist, dict) else None
 
 
-def _mirror_stream(plist: dict[str, Any] | None) -> dict[str, Any] | None:
+def single_stream(body: bytes, stream_type: int) -> dict[str, Any] | None:
+    """The one stream of a bplist SETUP when it has exactly one, of ``stream_type``; else None
+    (a body over ``MAX_PLIST_BYTES`` is refused with 413)."""
+    plist = _load(body)
     streams = plist.get("streams") if plist else None
     if not isinstance(streams, list) or len(streams) != 1 or not isinstance(streams[0], dict):
         return None
     stream: dict[str, Any] = streams[0]
-    return stream if stream.get("type") == STREAM_MIRROR else None
+    return stream if stream.get("type") == stream_type else None
 
 
 def is_mirror_setup(body: bytes) -> bool:
     """Whether a bplist SETUP asks for a mirror stream (type 110)."""
-    return _mirror_stream(_load(body)) is not None
+    return single_stream(body, STREAM_MIRROR) is not None
 
 
 def parse_mirror_setup(body: bytes) -> MirrorSetup:
-    stream = _mirror_stream(_load(body))
+    stream = single_stream(body, STREAM_MIRROR)
     if stream is None:
         raise RemoteProtocolError("not a mirror stream SETUP")
     sid = stream.get("streamConnectionID")
