@@ -1,6 +1,6 @@
 """Long fuzz run of the AirPlay mirroring parsers of sender data (not collected by pytest).
 
-    .venv-test/bin/python fuzz/airplay_mirror.py [cases per target, default 100000]
+    .venv-test/bin/python fuzz/airplay_mirror.py [cases per target, default 100000] [target name substring]
 
 Targets: the mirror stream framing + stream state machine (after valid codec data, clear and
 AES-CTR), codec records (avcC/hvcC/hvc1), AVCC payloads, mirror SETUP plists, mirroring audio
@@ -11,11 +11,10 @@ ever raise ``RemoteProtocolError`` (or return); anything else is a bug. Prints c
 from __future__ import annotations
 
 import plistlib
-import sys
-import time
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+import targets
+from hypothesis import given
 from hypothesis import strategies as st
 from receiver_plugins.airplay.mirror import audio, codec, setup
 from receiver_plugins.airplay.mirror.crypto import LegacyMirrorCipher
@@ -30,7 +29,6 @@ from receiver_plugins.airplay.mirror.stream import MirrorStream
 
 from receiver_core.errors import RemoteProtocolError
 
-CASES = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
 RECORD = codec.build_avcc(b"\x67\x42\xc0\x1e\xaa", b"\x68\xce\x3c")
 PREFIX = build_header(len(RECORD), PayloadType.CODEC, width=1280, height=720) + RECORD
 
@@ -101,8 +99,4 @@ TARGETS = [
 ]
 
 if __name__ == "__main__":
-    for name, target in TARGETS:
-        start = time.monotonic()
-        settings(max_examples=CASES, deadline=None, database=None,
-                 suppress_health_check=list(HealthCheck))(target)()
-        print(f"{name}: {CASES} cases, {time.monotonic() - start:.0f} s, no unexpected exception", flush=True)
+    targets.run(TARGETS)

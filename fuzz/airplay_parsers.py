@@ -8,10 +8,8 @@ cases run and seconds per target.
 
 from __future__ import annotations
 
-import sys
-import time
-
-from hypothesis import HealthCheck, given, settings
+import targets
+from hypothesis import given
 from hypothesis import strategies as st
 from receiver_plugins.airplay import alac, ap2, metadata, rtp, sdp, tlv8
 from receiver_plugins.airplay.digest import parse_authorization
@@ -21,7 +19,6 @@ from receiver_plugins.airplay.rtsp import Limits, RequestParser
 
 from receiver_core.errors import RemoteProtocolError
 
-CASES = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
 RTSP_SEED = b"SETUP rtsp://1.2.3.4/5 RTSP/1.0\r\nCSeq: 4\r\nContent-Length: 3\r\n\r\nabc"
 
 
@@ -81,11 +78,4 @@ TARGETS = [
 ]
 
 if __name__ == "__main__":
-    only = sys.argv[2] if len(sys.argv) > 2 else ""
-    for name, target in TARGETS:
-        if only not in name:
-            continue
-        start = time.monotonic()
-        settings(max_examples=CASES, deadline=None, database=None,
-                 suppress_health_check=list(HealthCheck))(target)()
-        print(f"{name}: {CASES} cases, {time.monotonic() - start:.0f} s, no unexpected exception", flush=True)
+    targets.run(TARGETS)

@@ -1,6 +1,6 @@
 """Long fuzz run of the AirPlay video-URL parsers of sender data (not collected by pytest).
 
-    .venv-test/bin/python fuzz/airplay_video.py [cases per target, default 100000]
+    .venv-test/bin/python fuzz/airplay_video.py [cases per target, default 100000] [target name substring]
 
 Targets: ``/play`` bodies (text/parameters, bplist), ``/scrub``/``/rate`` query numbers, the URL
 check and the address policy. Only ``RemoteProtocolError`` (``URLRefused`` is one) may escape.
@@ -8,17 +8,14 @@ check and the address policy. Only ``RemoteProtocolError`` (``URLRefused`` is on
 
 from __future__ import annotations
 
-import sys
-import time
-
-from hypothesis import HealthCheck, given, settings
+import targets
+from hypothesis import given
 from hypothesis import strategies as st
 from receiver_plugins.airplay.video.policy import URLRefused, address_allowed, check_url, parse_networks
 from receiver_plugins.airplay.video.request import parse_play, query_number
 
 from receiver_core.errors import RemoteProtocolError
 
-CASES = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
 LAN = parse_networks(["192.168.1.0/24"])
 
 
@@ -55,8 +52,4 @@ TARGETS = [
 ]
 
 if __name__ == "__main__":
-    for name, target in TARGETS:
-        start = time.monotonic()
-        settings(max_examples=CASES, deadline=None, database=None,
-                 suppress_health_check=list(HealthCheck))(target)()
-        print(f"{name}: {CASES} cases, {time.monotonic() - start:.0f} s, no unexpected exception", flush=True)
+    targets.run(TARGETS)
