@@ -251,18 +251,24 @@ async def test_reverse_event_channel(video_box: Callable[..., Any], media: tuple
         plain.close()
 
 
+async def play_until_it_fails(box: Any, url: str) -> dict[str, Any]:
+    """POST /play of ``url`` (accepted), wait for the session to end, return playback-info's error."""
+    client = await ControlClient.connect(box.port)
+    body = plistlib.dumps({"Content-Location": url}, fmt=plistlib.FMT_BINARY)
+    assert (await client.request("POST", "/play", body, BPLIST, protocol="HTTP/1.1"))[0] == 200
+    await wait_for(lambda: not box.sessions(), 20, "the session to end")
+    error = (await info(client)).get("error")
+    client.close()
+    assert error is not None
+    return dict(error)
+
+
 async def test_a_stream_that_fails_is_reported_and_ends(video_box: Callable[..., Any],
                                                        media: tuple[str, np.ndarray]) -> None:
     url = media[0].replace("still.mp4", "missing.mp4")  # the test server answers 404
     async with video_box() as box:
-        client = await ControlClient.connect(box.port)
-        body = plistlib.dumps({"Content-Location": url}, fmt=plistlib.FMT_BINARY)
-        assert (await client.request("POST", "/play", body, BPLIST, protocol="HTTP/1.1"))[0] == 200
-        await wait_for(lambda: not box.sessions(), 20, "the session to end")
-        error = (await info(client)).get("error")
-        assert error is not None
+        error = await play_until_it_fails(box, url)
         assert "404" in error["description"] or "Not Found" in error["description"], error
-        client.close()
 
 
 @pytest.mark.parametrize("path", ["elsewhere.m3u8", "redirect/169.254.10.1/still.mp4"])
@@ -273,15 +279,10 @@ async def test_nested_urls_are_checked_too(path: str, video_box: Callable[..., A
     never connects there; playback-info reports the refusal."""
     url = media[0].replace("still.mp4", path)
     async with video_box() as box:
-        client = await ControlClient.connect(box.port)
-        body = plistlib.dumps({"Content-Location": url}, fmt=plistlib.FMT_BINARY)
-        assert (await client.request("POST", "/play", body, BPLIST, protocol="HTTP/1.1"))[0] == 200
-        await wait_for(lambda: not box.sessions(), 20, "the session to end")
-        error = (await info(client)).get("error")
-        assert error is not None and "169.254.10.1" in error["description"], error
+        error = await play_until_it_fails(box, url)
+        assert "169.254.10.1" in error["description"], error
         assert "may not fetch" in error["description"], error
         assert box.decoded() == 0
-        client.close()
 
 
 @pytest.mark.parametrize("networks,url", [
