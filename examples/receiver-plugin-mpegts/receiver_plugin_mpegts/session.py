@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 from receiver_core import AuthFailed, QueueSource, SessionRejected, SessionRequest, UnsupportedMedia
 from receiver_core.media.caps import VIDEO
-from receiver_core.media.mpegts import ProgramChanged, TsSources
 
 if TYPE_CHECKING:
+    from receiver_core.media.mpegts import ProgramChanged
+
     from .transport import MpegTsService
 
 __all__ = ["Sender"]
@@ -30,6 +31,10 @@ class Sender:
     def __init__(self, service: MpegTsService, address: tuple[str, int]) -> None:
         self.service = service
         self.address = address
+        # imported with the first sender, not with the plugin: the TS parsers (and construct, about
+        # 3 MiB) are not part of an idle box (docs/architecture.md, "Memory follows the room")
+        from receiver_core.media.mpegts import TsSources
+
         self.demux = TsSources(on_program=self._program, on_source=self._source)
         self.last_data = time.monotonic()
         self.session: Any = None
