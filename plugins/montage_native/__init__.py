@@ -3,7 +3,9 @@
 The hooks only delegate: ``signalling``/``conversation`` are the sans-I/O message set and order,
 ``web`` the aiohttp app and per-browser ``Client``, ``peer`` one aiortc peer connection feeding the
 core, ``tls`` the certificate and TLS hand-over, ``receive_path``/``aiortc_patches`` the pinned
-aiortc patch layer, ``service`` ties them to the sockets the core binds.
+aiortc patch layer, ``service`` ties them to the sockets the core binds. ``engine`` is the only
+door to aiortc: it loads aiortc (and PyAV/FFmpeg) and applies the patches with the first peer, so an
+idle box serves its join page without them.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from receiver_core import (
     hookimpl,
 )
 
-from .aiortc_patches import host_addresses, rtx_routing
 from .config import NativeConfig
 from .host import ContextHost
 from .manifest import manifest
@@ -47,13 +48,13 @@ class NativePlugin:
 
     @hookimpl
     async def receiver_startup(self) -> None:
-        """TLS material, the web apps and the aiortc patches; everything closes on unload."""
+        """TLS material and the web apps (aiortc and its patches come with the first peer); all close on unload."""
         cfg = self.ctx.config(NativeConfig)
-        # host candidates only where the box advertises (or where the admin says)
-        host_addresses(lambda: list(cfg.ice_addresses) or self.ctx.network.advertised_addresses())
-        rtx_routing(True)  # a screen and a camera share payload types: retransmissions go by SSRC
         service = NativeService(ContextHost(self.ctx, cfg), cfg, self.ctx.state_dir, box_name=self.ctx.box.name,
-                                https_port=lambda: self.ctx.listener_port(HTTPS), log=self.ctx.log)
+                                https_port=lambda: self.ctx.listener_port(HTTPS),
+                                # ICE host candidates only where the box advertises (or where the admin says)
+                                ice_addresses=lambda: list(cfg.ice_addresses) or self.ctx.network.advertised_addresses(),
+                                log=self.ctx.log)
         await service.start()
         self.service = service
         self.ctx.on_unload(self._unload)
@@ -61,8 +62,6 @@ class NativePlugin:
     async def _unload(self) -> None:
         if self.service is not None:
             await self.service.close()
-        host_addresses(None)
-        rtx_routing(False)
 
     @hookimpl
     def receiver_listeners(self) -> list[ListenerSpec]:

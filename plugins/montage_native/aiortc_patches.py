@@ -2,7 +2,8 @@
 
 Each patch checks that what it replaces still looks as expected and raises ``PatchMismatch``
 otherwise, so an aiortc upgrade fails loudly in the unit tests (tests/unit/montage_native) instead
-of silently running unpatched.
+of silently running unpatched. Imported, and applied, by ``engine.Engine`` with the first peer:
+importing this module imports aiortc.
 
 Patches:
 
@@ -28,18 +29,13 @@ import aioice.ice
 import aiortc
 import aiortc.rtcdtlstransport
 
-__all__ = ["AIORTC_VERSION", "AIOICE_VERSION", "PatchMismatch", "host_addresses", "rtx_routing", "check_versions"]
+from .engine import AIOICE_VERSION, AIORTC_VERSION, PatchMismatch
 
-AIORTC_VERSION = "1.16.0"
-AIOICE_VERSION = "0.13.0"
-
-
-class PatchMismatch(RuntimeError):
-    """The installed aiortc/aioice no longer matches what a patch was written for."""
+__all__ = ["PatchMismatch", "host_addresses", "rtx_routing", "check_versions"]
 
 
 def check_versions() -> None:
-    """Refuse other aiortc versions than the one the patches were written against."""
+    """Refuse other aiortc versions than the one the patches were written against (as imported)."""
     if aiortc.__version__ != AIORTC_VERSION:
         raise PatchMismatch(f"aiortc {aiortc.__version__} installed, patches written for {AIORTC_VERSION}")
     if aioice.__version__ != AIOICE_VERSION:

@@ -1,5 +1,7 @@
 """One browser's WebRTC peer connection (aiortc) and its media into the core.
 
+Imported by ``engine`` only (``Engine.peer`` makes each ``Peer``): this module imports aiortc.
+
 Decoded frames, not encoded ones, go to the core (``MediaCaps`` codec ``raw``): aiortc's receiver
 always decodes in its own thread (its jitter buffer, NACK and PLI-on-decode-error logic sit in
 front of that decoder), so handing the core encoded frames would mean either decoding twice or
@@ -24,13 +26,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-import attrs
 from aiortc import (
     RTCConfiguration,
-    RTCIceServer,
     RTCPeerConnection,
     RTCRtpReceiver,
     RTCSessionDescription,
@@ -42,10 +42,11 @@ from aiortc.sdp import candidate_from_sdp
 
 from receiver_core import MediaCaps, QueueSource, StreamRole
 
+from .engine import Attach, PeerOptions, Spawn
 from .sdp import add_bitrate_hints, bitrate_hints, first_video_codec, receive_only_video_mids
 from .signalling import Candidate, ErrorCode, SignallingError
 
-__all__ = ["PeerOptions", "Peer"]
+__all__ = ["Peer"]
 
 log = logging.getLogger(__name__)
 
@@ -53,26 +54,8 @@ log = logging.getLogger(__name__)
 OFFER_ERRORS: tuple[type[Exception], ...] = (ValueError, KeyError, IndexError, AiortcInternalError,
                                             InvalidAccessError, InvalidStateError, OperationError)
 
-Spawn = Callable[[Coroutine[Any, Any, Any]], "asyncio.Task[Any]"]
 #: a view-back track for this peer, or ``None`` when the box has no room for another viewer
 ViewBackSource = Callable[[], "MediaStreamTrack | None"]
-
-
-@attrs.frozen
-class PeerOptions:
-    start_kbps: int = 4000
-    min_kbps: int = 2000
-    max_kbps: int = 8000
-    inactivity_seconds: float = 5.0
-    first_frame_seconds: float = 20.0
-    ice_servers: tuple[RTCIceServer, ...] = ()
-    video_codec: str = "any"  # "vp8", "h264" or "any" (the browser's order)
-    video_queue: int = 4
-    audio_queue: int = 25
-    camera_idle_seconds: float = 2.0  # a camera without frames this long is off: its inset goes
-
-
-Attach = Callable[[QueueSource, StreamRole], Awaitable[Any]]
 
 
 class Peer:

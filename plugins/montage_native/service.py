@@ -2,7 +2,8 @@
 
 The core binds the sockets (``listener_specs`` feeds ``receiver_listeners``); this module only
 hands it protocol factories: HTTPS = TLS (``tls_wrapped``) in front of aiohttp's server, plain
-HTTP = aiohttp's redirect app.
+HTTP = aiohttp's redirect app. aiortc is not imported here: the ``Engine`` loads it (and applies
+the patch layer) with the first peer; ``start`` only checks the pinned versions are installed.
 """
 
 from __future__ import annotations
@@ -18,10 +19,8 @@ from aiohttp import web
 
 from receiver_core import ListenerSpec
 
-from . import receive_path
-from .aiortc_patches import check_versions
 from .config import NativeConfig
-from .peer import PeerOptions
+from .engine import Engine, PeerOptions, check_installed
 from .tls import ensure_certificate, server_context, tls_wrapped
 from .web import Host, NativeWeb, redirect_app
 
@@ -47,8 +46,10 @@ def peer_options(cfg: NativeConfig) -> PeerOptions:
 
 class NativeService:
     def __init__(self, host: Host, cfg: NativeConfig, state_dir: Path, *, box_name: str,
-                 https_port: Callable[[], int | None], log: logging.Logger) -> None:
+                 https_port: Callable[[], int | None], ice_addresses: Callable[[], list[str]],
+                 log: logging.Logger) -> None:
         self.host = host
+        self.ice_addresses = ice_addresses
         self.cfg = cfg
         self.state_dir = state_dir
         self.box_name = box_name
@@ -68,12 +69,11 @@ class NativeService:
         return server_context(cert, key)
 
     async def start(self) -> None:
-        check_versions()
-        if self.cfg.receive_fixes and not receive_path.installed():
-            receive_path.install(deadline=self.cfg.loss_deadline_ms / 1000)
+        check_installed()
         self._tls = self.tls_context()
-        self.web = NativeWeb(self.host, peer_options(self.cfg), view_back=self.cfg.view_back,
-                             max_viewers=self.cfg.max_viewers)
+        engine = Engine(peer_options(self.cfg), addresses=self.ice_addresses, receive_fixes=self.cfg.receive_fixes,
+                        loss_deadline=self.cfg.loss_deadline_ms / 1000)
+        self.web = NativeWeb(self.host, engine, view_back=self.cfg.view_back, max_viewers=self.cfg.max_viewers)
         self._runner = web.AppRunner(self.web.app, handle_signals=False, access_log=None)
         await self._runner.setup()
         if self.cfg.http_redirect:
@@ -91,12 +91,10 @@ class NativeService:
 
     async def close(self) -> None:
         if self.web is not None:
-            await self.web.close()
+            await self.web.close()  # and its engine: aiortc's patches are undone
         for runner in (self._runner, self._redirect):
             if runner is not None:
                 await runner.cleanup()
-        if receive_path.installed():
-            receive_path.uninstall()
 
     def status(self) -> dict[str, Any]:
         return self.web.status() if self.web is not None else {}

@@ -1,20 +1,22 @@
 """View-back: the room's composite, sent back to a joined browser as a video track.
 
 The composite comes from the core (``ctx.display.watch``: one tap at 1280x720, 15 fps, scaled
-once in the display thread and shared by every viewer); each viewer's track hands those shared
-frames to its own aiortc sender, whose encoder (VP8, or H.264 if the page chose it) compresses
-them at the bitrate that viewer's congestion control allows. ``Viewers`` caps how many watch at
-once (``max_viewers``); a viewer's slot is freed when its track stops (its peer connection closed).
+once in the display thread and shared by every viewer); each viewer's track
+(``viewback_track``, made by the engine with aiortc) hands those shared frames to its own aiortc
+sender. ``Viewers`` caps how many watch at once (``max_viewers``); a viewer's slot is freed when
+its track stops (its peer connection closed). This module imports no aiortc: the box counts
+viewers and answers ``/features.json`` before any peer exists.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+if TYPE_CHECKING:
+    from .viewback_track import ViewBackTrack
 
-__all__ = ["WIDTH", "HEIGHT", "FPS", "Reader", "ViewBackTrack", "Viewers"]
+__all__ = ["WIDTH", "HEIGHT", "FPS", "Reader", "OpenTrack", "Viewers"]
 
 WIDTH, HEIGHT, FPS = 1280, 720, 15.0
 
@@ -28,40 +30,15 @@ class Reader(Protocol):
     def close(self) -> None: ...
 
 
-class ViewBackTrack(MediaStreamTrack):
-    """A video track whose frames are the room's composite (shared, read-only ``av.VideoFrame``s)."""
-
-    kind = "video"
-
-    def __init__(self, reader: Reader, on_stop: Callable[[ViewBackTrack], None]) -> None:
-        super().__init__()
-        self._reader = reader
-        self._on_stop = on_stop
-        self.frames = 0
-
-    async def recv(self) -> Any:
-        if self.readyState != "live":
-            raise MediaStreamError
-        try:
-            frame = await self._reader.next()
-        except EOFError:
-            self.stop()
-            raise MediaStreamError from None
-        self.frames += 1
-        return frame
-
-    def stop(self) -> None:
-        if self.readyState == "live":
-            self._reader.close()
-            self._on_stop(self)
-        super().stop()
+#: a new viewer's track, given the callback its ``stop`` calls (``Engine.view_back_track`` on a reader)
+OpenTrack = Callable[[Callable[["ViewBackTrack"], None]], "ViewBackTrack"]
 
 
 class Viewers:
     """Hands out view-back tracks, at most ``limit`` at once; ``limit`` 0 (or ``enabled`` off) = none."""
 
-    def __init__(self, watch: Callable[[], Reader], *, enabled: bool, limit: int) -> None:
-        self._watch = watch
+    def __init__(self, open_track: OpenTrack, *, enabled: bool, limit: int) -> None:
+        self._open_track = open_track
         self.enabled = enabled
         self.limit = limit
         self.tracks: set[ViewBackTrack] = set()
@@ -74,7 +51,7 @@ class Viewers:
         if len(self.tracks) >= self.limit:
             self.refused += 1
             return None
-        track = ViewBackTrack(self._watch(), self.tracks.discard)
+        track = self._open_track(self.tracks.discard)
         self.tracks.add(track)
         return track
 

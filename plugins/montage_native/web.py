@@ -3,7 +3,8 @@
 The page, script and style are package data served by the box itself under a strict CSP (no
 CDN, no inline script). ``/ws`` carries the ``signalling`` messages. A client's meeting ID and PIN
 go to the core (``Host.request``) before any peer connection exists; only an admitted client's
-offer creates one.
+offer creates one, through the ``Engine``, which loads aiortc with the first: this module imports
+no aiortc.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import importlib.resources
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
 from aiohttp import web
@@ -23,7 +24,7 @@ from receiver_core import QueueSource, SessionRequest, StreamRole
 from receiver_core.errors import AuthFailed, PinRequired, SessionRejected
 
 from .conversation import Conversation, Phase
-from .peer import Peer, PeerOptions, Spawn
+from .engine import Engine
 from .ratelimit import JoinRateLimit
 from .signalling import (
     LIMITS,
@@ -43,6 +44,9 @@ from .signalling import (
     parse_client,
 )
 from .viewback import Reader, Viewers
+
+if TYPE_CHECKING:
+    from .peer import Peer
 
 __all__ = ["Host", "NativeWeb", "CSP", "redirect_app"]
 
@@ -76,14 +80,15 @@ def _security_headers(response: web.StreamResponse) -> None:
 
 
 class NativeWeb:
-    """The aiohttp application and the live clients."""
+    """The aiohttp application and the live clients; ``close`` closes the engine too."""
 
-    def __init__(self, host: Host, options: PeerOptions, *, join_timeout: float = 15.0, max_clients: int = 32,
+    def __init__(self, host: Host, engine: Engine, *, join_timeout: float = 15.0, max_clients: int = 32,
                  clock: Callable[[], float] = time.monotonic, view_back: bool = True, max_viewers: int = 8) -> None:
         self.host = host
-        self.viewers = Viewers(lambda: host.watch(), enabled=view_back, limit=max_viewers)
+        self.engine = engine
+        self.viewers = Viewers(lambda on_stop: engine.view_back_track(host.watch(), on_stop),
+                               enabled=view_back, limit=max_viewers)
         self.max_clients = max_clients
-        self.options = options
         self.join_timeout = join_timeout
         self.clock = clock
         self.limiter = JoinRateLimit()
@@ -137,6 +142,7 @@ class NativeWeb:
         for client in list(self.clients):
             await client.stop(reason)
         self.viewers.close()
+        self.engine.close()
 
     def status(self) -> dict[str, Any]:
         return {**self.counters, "view_back": self.viewers.status(), "clients": [c.status() for c in self.clients]}
@@ -277,10 +283,13 @@ class Client:
 
     async def _offer(self, offer: Offer) -> None:
         session = self.session
-        self.peer = Peer(name=f"{session.id} ({self.address})", options=self.web.options,
-                         attach=lambda source, role: self.web.host.attach(session, source, role),
-                         detach=lambda link: self.web.host.detach(session, link),
-                         gone=self._peer_gone, spawn=self.web.host.spawn)
+        await self.web.engine.ready()  # the box's first peer loads aiortc
+        if self._stopped:  # ended while aiortc loaded
+            return
+        self.peer = self.web.engine.peer(name=f"{session.id} ({self.address})",
+                                         attach=lambda source, role: self.web.host.attach(session, source, role),
+                                         detach=lambda link: self.web.host.detach(session, link),
+                                         gone=self._peer_gone, spawn=self.web.host.spawn)
         viewers = self.web.viewers
         sdp = await self.peer.answer(offer.sdp, self.conversation.early_candidates,
                                      viewers.open if viewers.enabled else None)
@@ -352,4 +361,4 @@ def redirect_app(https_port: int | Callable[[], int]) -> web.Application:
     return app
 
 
-__all__ += ["Client", "Spawn"]
+__all__ += ["Client"]

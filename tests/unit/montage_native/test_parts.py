@@ -13,7 +13,7 @@ import stat
 import aioice.ice
 import pytest
 from cryptography import x509
-from receiver_plugins.montage_native import aiortc_patches
+from receiver_plugins.montage_native import aiortc_patches, engine, receive_path
 from receiver_plugins.montage_native.ice import browser_ice_servers, turn_rest_credentials
 from receiver_plugins.montage_native.ratelimit import JoinRateLimit
 from receiver_plugins.montage_native.sdp import add_bitrate_hints, bitrate_hints, first_video_codec
@@ -115,6 +115,36 @@ def test_patch_layer_pins_aiortc_and_applies(monkeypatch) -> None:
     monkeypatch.setattr(aiortc_patches.aiortc, "__version__", "9.9.9")
     with pytest.raises(aiortc_patches.PatchMismatch):
         aiortc_patches.check_versions()
+
+
+def test_installed_versions_are_checked_without_importing_aiortc(monkeypatch) -> None:
+    engine.check_installed()  # the plugin's start-up check: the same pins, read from the distributions
+    monkeypatch.setattr(engine, "AIORTC_VERSION", "9.9.9")
+    with pytest.raises(engine.PatchMismatch, match="aiortc 1.16.0 installed, patches written for 9.9.9"):
+        engine.check_installed()
+
+
+def test_the_engine_applies_the_patch_layer_once_and_close_undoes_it() -> None:
+    """Concurrent first peers (``load`` runs in executor threads) apply the patches once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from aiortc.rtcdtlstransport import RTCDtlsTransport
+
+    webrtc = engine.Engine(addresses=lambda: ["127.0.0.1"], loss_deadline=0.1)
+    assert not webrtc.loaded and not receive_path.installed()
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda _: webrtc.load(), range(8)))
+    try:
+        assert webrtc.loaded and receive_path.installed()
+        assert aioice.ice.get_host_addresses(True, True) == ["127.0.0.1"]
+        assert RTCDtlsTransport._register_rtp_receiver is not aiortc_patches._original_register_rtp_receiver
+    finally:
+        webrtc.close()
+    assert not webrtc.loaded and not receive_path.installed()
+    assert aioice.ice.get_host_addresses is aiortc_patches._original_get_host_addresses
+    assert RTCDtlsTransport._register_rtp_receiver is aiortc_patches._original_register_rtp_receiver
+    with pytest.raises(RuntimeError, match="closed"):
+        webrtc.load()  # a peer after unload would run unpatched: refused
 
 
 def _register_screen_and_camera() -> tuple[object, object, object]:

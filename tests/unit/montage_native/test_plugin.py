@@ -1,5 +1,5 @@
 """The plugin inside a real box: core-bound HTTPS and redirect ports, certificate in its state dir,
-idle-screen line and QR code, status, clean unload."""
+idle-screen line and QR code, status, aiortc's patches applied with the first offer, clean unload."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ from collections.abc import Callable
 from typing import Any
 
 import aiohttp
-from receiver_plugins.montage_native import receive_path
+import aioice.ice
+from aiortc import RTCPeerConnection, VideoStreamTrack
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+from receiver_plugins.montage_native import aiortc_patches, receive_path
 from receiver_plugins.montage_native.tls import CERT_NAME, KEY_NAME
 
 from receiver_core import OverlayKind
@@ -40,8 +43,45 @@ async def test_plugin_serves_the_page_over_tls_on_core_bound_ports(receiver_fact
         assert any(o.kind is OverlayKind.QR and o.data.endswith(f"/?m={meeting}") for o in overlays)
         status = next(p["status"] for p in rx.plugin_status() if p["name"] == "montage_native")
         assert status["joins"] == 0 and status["clients"] == []
-        assert receive_path.installed()
-    assert not receive_path.installed()  # unload undoes the patch
+        # no peer yet: aiortc is not loaded, its patches not applied (tests/core/test_idle_footprint.py
+        # shows the idle box has not imported it)
+        assert not rx.plugins.get_plugin("montage_native").service.web.engine.loaded
+        assert not receive_path.installed()
+
+
+async def test_the_first_offer_applies_the_patch_layer_and_unload_undoes_it(
+        receiver_factory: Callable[..., Any]) -> None:
+    config = {"plugin": {"montage_native": {"port": 0, "http_redirect": False, "ice_addresses": ["127.0.0.1"],
+                                            "loss_deadline_ms": 300}},
+              "session": {"pin_mode": "off"}}
+    async with receiver_factory(installed=["montage_native"], config=config) as rx:
+        engine = rx.plugins.get_plugin("montage_native").service.web.engine
+        https = rx.listeners.port("montage_native", "https")
+        tls = ssl.create_default_context(cafile=str(rx.plugins.contexts["montage_native"].state_dir / CERT_NAME))
+        join = {"v": 1, "type": "join", "meetingId": rx.sessions.meeting.current, "name": "Patched",
+                "clientToken": "patched-token-1"}
+        pc = RTCPeerConnection()
+        try:
+            async with aiohttp.ClientSession() as http_client:
+                ws = await http_client.ws_connect(f"wss://127.0.0.1:{https}/ws", ssl=tls)
+                await ws.send_str(json.dumps(join))
+                assert json.loads((await ws.receive(timeout=10)).data)["type"] == "joined"
+                assert not engine.loaded  # admitted, but no offer yet
+                pc.addTransceiver(VideoStreamTrack(), direction="sendonly")
+                await pc.setLocalDescription(await pc.createOffer())
+                await ws.send_str(json.dumps({"v": 1, "type": "offer", "sdp": pc.localDescription.sdp}))
+                answer = json.loads((await ws.receive(timeout=20)).data)
+                assert answer["type"] == "answer", answer
+                assert "127.0.0.1" in answer["sdp"]  # host candidates from ice_addresses only
+                assert engine.loaded and receive_path.installed()
+                assert aioice.ice.get_host_addresses(True, True) == ["127.0.0.1"]
+                assert RTCDtlsTransport._register_rtp_receiver is not aiortc_patches._original_register_rtp_receiver
+                await ws.close()
+        finally:
+            await pc.close()  # the answer is never applied: no ICE check leaves this process
+    assert not receive_path.installed()  # unload undoes the patches
+    assert aioice.ice.get_host_addresses is aiortc_patches._original_get_host_addresses
+    assert RTCDtlsTransport._register_rtp_receiver is aiortc_patches._original_register_rtp_receiver
 
 
 async def test_admin_certificate_is_used(receiver_factory: Callable[..., Any], tmp_path: Any) -> None:

@@ -15,7 +15,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from aiortc import RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
 from receiver_plugins.montage_native.aiortc_patches import host_addresses
-from receiver_plugins.montage_native.peer import PeerOptions
+from receiver_plugins.montage_native.engine import Engine
 from receiver_plugins.montage_native.sdp import receive_only_video_mids
 from receiver_plugins.montage_native.viewback import FPS, HEIGHT, WIDTH
 from receiver_plugins.montage_native.web import NativeWeb
@@ -43,7 +43,7 @@ def viewback_box(receiver_factory: Callable[..., Any]) -> Callable[..., Any]:
     async def factory(**web: Any) -> AsyncIterator[tuple[Any, NativeWeb, TestClient]]:
         config = {"session": {"pin_mode": "fixed", "pin": PIN}}
         async with receiver_factory(config=config) as rx:
-            native = NativeWeb(WatchingHost(rx), PeerOptions(), **web)
+            native = NativeWeb(WatchingHost(rx), Engine(), **web)
             async with TestClient(TestServer(native.app)) as client:
                 yield rx, native, client
             await native.close()

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from receiver_plugins.montage_native.peer import PeerOptions
+from receiver_plugins.montage_native.engine import Engine
 from receiver_plugins.montage_native.signalling import LIMITS
 from receiver_plugins.montage_native.web import CSP, NativeWeb, redirect_app
 
@@ -51,7 +51,7 @@ def web_box(receiver_factory: Callable[..., Any]) -> Callable[..., Any]:
     async def factory(**session: Any) -> AsyncIterator[tuple[Any, NativeWeb, TestClient]]:
         config = {"session": {"pin_mode": "fixed", "pin": PIN, **session}}
         async with receiver_factory(config=config) as rx:
-            native = NativeWeb(CoreHost(rx), PeerOptions(), join_timeout=0.5)
+            native = NativeWeb(CoreHost(rx), Engine(), join_timeout=0.5)
             async with TestClient(TestServer(native.app)) as client:
                 yield rx, native, client
             await native.close()
