@@ -5,7 +5,9 @@ PIN off, only the MPEG-TS example plugin, nothing advertised, status API on loop
 have imported, before any sender came:
 
 * PyAV/FFmpeg (``av``): loaded by the first stream's decoder;
-* ``aiortc`` (and its ``av``): the browser plugin is not loaded here;
+* ``aiortc`` (and its ``av``): the browser plugin is not loaded here, and a second box with the
+  built-in plugins a default configuration loads (browser sharing included) shows that its join
+  page does not load them either: the first peer does;
 * ``cryptography``: only a status API beyond loopback (TLS) needs it;
 * ``zeroconf``: only a box that advertises something;
 * ``sdl2``: headless display, null audio;
@@ -82,12 +84,48 @@ port = {udp_port}
     return path
 
 
-@pytest.fixture(scope="module")
-def idle_box(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    folder = tmp_path_factory.mktemp("idle")
+def default_plugins_config(folder: Path, status_port: int) -> Path:
+    """The built-in plugins a default configuration loads (AirPlay, Miracast, browser sharing), as
+    ``scripts/run`` starts them but headless, with null audio, nothing advertised and free ports."""
+    path = folder / "receiver.toml"
+    path.write_text(f"""
+[receiver]
+name = "Idle"
+state_dir = "{folder / 'state'}"
+
+[status]
+port = {status_port}
+
+[display]
+backend = "headless"
+
+[audio]
+backend = "null"
+
+[network]
+advertise_on = []
+
+[plugins]
+autoload = false
+enabled = ["airplay", "miracast", "montage_native"]
+
+[plugin.airplay]
+port = {free_port(socket.SOCK_STREAM)}
+mirror_port = 0
+
+[plugin.miracast]
+mice_port = {free_port(socket.SOCK_STREAM)}
+
+[plugin.montage_native]
+port = 0
+http_port = 0
+""")
+    return path
+
+
+def probe(folder: Path, config: Path, status_port: int) -> dict[str, Any]:
+    """Run ``idle_probe.py`` on ``config`` until it reports the idle box's modules and memory."""
     out = folder / "probe.json"
-    config = bench_like_config(folder, free_port(socket.SOCK_STREAM), free_port(socket.SOCK_DGRAM))
-    status_port = int(config.read_text().split("port = ")[1].split()[0])
     box = subprocess.Popen([sys.executable, str(HERE / "idle_probe.py"), str(config), str(status_port), str(out)],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -109,6 +147,20 @@ def idle_box(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                 box.wait()
 
 
+@pytest.fixture(scope="module")
+def idle_box(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    folder = tmp_path_factory.mktemp("idle")
+    status_port = free_port(socket.SOCK_STREAM)
+    return probe(folder, bench_like_config(folder, status_port, free_port(socket.SOCK_DGRAM)), status_port)
+
+
+@pytest.fixture(scope="module")
+def default_box(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    folder = tmp_path_factory.mktemp("idle-default")
+    status_port = free_port(socket.SOCK_STREAM)
+    return probe(folder, default_plugins_config(folder, status_port), status_port)
+
+
 def test_an_idle_box_has_not_imported_what_only_a_session_or_a_setting_needs(idle_box: dict[str, Any]) -> None:
     modules = set(idle_box["modules"])
     assert "receiver_plugin_mpegts" in modules and "receiver_core.display.service" in modules, \
@@ -125,3 +177,13 @@ def test_idle_anonymous_memory_has_not_grown(idle_box: dict[str, Any]) -> None:
 def test_idle_rss_is_within_the_target(idle_box: dict[str, Any]) -> None:
     rss = idle_box["memory"]["VmRSS"]
     assert rss <= IDLE_RSS_LIMIT, f"idle RSS {rss / 1e6:.1f} MB (anonymous {idle_box['memory']['RssAnon'] / 2**20:.1f} MiB)"
+
+
+def test_an_idle_box_with_the_default_plugins_has_not_loaded_webrtc(default_box: dict[str, Any]) -> None:
+    """The browser plugin serves its join page (TLS, signalling, PIN) without aiortc: the first
+    peer loads it, and with it PyAV/FFmpeg (about 27 MiB)."""
+    modules = set(default_box["modules"])
+    started = {"receiver_plugins.montage_native.web", "receiver_plugins.airplay", "receiver_plugins.miracast"}
+    assert started <= modules, f"the probe did not see the default plugins started: {sorted(started - modules)}"
+    loaded = sorted(name for name in ("aiortc", "aioice", "av") if name in modules)
+    assert loaded == [], f"imported at idle: {loaded}"
