@@ -1,8 +1,8 @@
 """aiortc 1.16 video receive-path fixes: marker-bit frame completion, a per-gap deadline, timed NACKs.
 
 Part of the patch layer (``aiortc_patches``): pinned to aiortc 1.16.0, installed by
-``install()``, which checks every private name it relies on and raises ``PatchMismatch`` when one
-moved.
+``install()`` (``engine.Engine`` calls it with the first peer), which checks every private name it
+relies on and raises ``PatchMismatch`` when one moved.
 
 * **Marker bit**: stock ``JitterBuffer`` emits frame N only once a packet of frame N+1 arrived (one
   frame interval of added latency: 33 ms at 30 fps, a full second on a 1 fps static slide).
