@@ -108,7 +108,7 @@ class Engine:
             self._loaded = True
 
     async def ready(self) -> None:
-        """``load`` off the event loop (the imports take about a second on a busy 2-core box)."""
+        """``load`` off the event loop (the imports take about half a second on a busy 2-core box)."""
         if not self._loaded:
             await asyncio.get_running_loop().run_in_executor(None, self.load)
 
