@@ -69,7 +69,10 @@ class Loss:
 async def test_loss_recovered_by_nack_and_deadline(native_box: Callable[..., Any],
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     async with native_box() as box, chromium() as browser:
+        # the engine patches aiortc with the first peer: load it now, so the loss wraps the patched handler
+        await box.web.engine.ready()
         handler = aiortc.rtcrtpreceiver.RTCRtpReceiver._handle_rtp_packet  # the box's patched one
+        assert getattr(handler, "montage_patch", False)
         loss = Loss()
 
         async def lossy(self: Any, packet: Any, arrival_time_ms: int) -> None:
