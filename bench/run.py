@@ -210,8 +210,9 @@ def python_run(mode: str, path: str, threads: int) -> dict[str, Any]:
 
 
 #: throughput modes per thread count: the reference (PyAV's FFmpeg), the CLI, the box's path with a
-#: quad tile (the verdict) and with a full-screen tile; frame threads as a what-if at 2 threads
-MODES = {1: ["pyav", "ffmpeg", "ours-quad", "ours"], 2: ["pyav", "ffmpeg", "ours-quad", "ours-frame"]}
+#: quad tile (the verdict), with a full-screen tile and with the quad tile scaled on a GPU; frame
+#: threads as a what-if at 2 threads
+MODES = {1: ["pyav", "ffmpeg", "ours-quad", "ours", "ours-gpu"], 2: ["pyav", "ffmpeg", "ours-quad", "ours-frame"]}
 
 
 def throughput(cfg: dict[str, Any], files: dict[str, dict[str, Any]], quiet: QuietBudget) -> dict[str, Any]:
@@ -233,7 +234,7 @@ def throughput(cfg: dict[str, Any], files: dict[str, dict[str, Any]], quiet: Qui
                     log(f"throughput rep {rep + 1}/{reps} {name:<11} threads={threads} {mode:<10} "
                         f"{r['fps']:6.1f} fps  (other load {r['other_cpu_pct']:.0f} %)")
     stages = {}
-    for mode, key in (("ours", "full"), ("ours-quad", "quad")):
+    for mode, key in (("ours", "full"), ("ours-quad", "quad"), ("ours-gpu", "gpu")):
         picked = [r["stage_ms"] for r in runs if (r["mode"], r["threads"], r["stream"]) == (mode, 1, "zerolatency")]
         if picked:
             stages[key] = {k: statistics.median(s[k] for s in picked) for k in picked[0]}

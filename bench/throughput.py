@@ -14,6 +14,11 @@ Modes:
     the last composite (imports excluded).
 ``ours-quad``
     The same with a 960x540 tile (quad view): the scale is real work then.
+``ours-gpu``
+    The quad tile for a display that scales on the GPU (the SDL window with an accelerated
+    renderer): the surface keeps each frame at its decoded size (``Surface.native``) and the
+    scene is built (``build_scene``) instead of a canvas; the GPU's upload and scaling are not on
+    this CPU and not in the figure.
 ``ours-frame``
     What-if: the same as ``ours`` but the decoder's codec context uses FFmpeg frame threads instead
     of the slice threads the core asks for (not what the receiver does today).
@@ -40,12 +45,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def run_ours(path: str, threads: int, tile_size: tuple[int, int], frame_threads: bool) -> dict[str, object]:
+def run_ours(path: str, threads: int, tile_size: tuple[int, int], frame_threads: bool,
+             gpu: bool = False) -> dict[str, object]:
     import av
 
     from receiver_core.builtin.pyav_decoders import SPECS
     from receiver_core.display.compositor import Compositor, Surface
     from receiver_core.display.headless import NullDisplay
+    from receiver_core.display.scene import build_scene
     from receiver_core.media.decoders import DecoderOptions, DecoderRegistry
     from receiver_core.media.mpegts import AccessUnit, TsReceiver
     from receiver_core.model import Layout, Rect, Screen, Tile
@@ -62,9 +69,10 @@ def run_ours(path: str, threads: int, tile_size: tuple[int, int], frame_threads:
 
     receiver = TsReceiver()
     surface = Surface("bench", lambda: None)
-    surface.tile = tile
+    surface.tile, surface.native = tile, gpu
+    layout = Layout(tiles=(Tile("bench", tile),), name="bench")
     compositor = Compositor(screen)
-    compositor.set_layout(Layout(tiles=(Tile("bench", tile),), name="bench"))
+    compositor.set_layout(layout)
     display = NullDisplay()
     display.open(screen)
     surfaces = {"bench": surface}
@@ -104,10 +112,12 @@ def run_ours(path: str, threads: int, tile_size: tuple[int, int], frame_threads:
                 t3 = perf()
                 surface.put(frame, item.arrival, decode_ms, decoder.sample_aspect_ratio)
                 t4 = perf()
-                now_shown = compositor.compose(surfaces)
-                display.present(compositor.canvas)
+                if gpu:
+                    shown += len(build_scene(layout, surfaces, {}, None).tiles)
+                else:
+                    shown += len(compositor.compose(surfaces))
+                    display.present(compositor.canvas)
                 t5 = perf()
-                shown += len(now_shown)
                 t_scale += t4 - t3
                 t_compose += t5 - t4
     wall = perf() - started
@@ -181,7 +191,7 @@ def run_scale(path: str, count: int = 120) -> dict[str, object]:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--mode", choices=("ours", "ours-quad", "ours-frame", "pyav", "scale"), required=True)
+    p.add_argument("--mode", choices=("ours", "ours-quad", "ours-gpu", "ours-frame", "pyav", "scale"), required=True)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("path")
     args = p.parse_args()
@@ -190,8 +200,8 @@ def main() -> int:
     elif args.mode == "scale":
         result = run_scale(args.path)
     else:
-        size = (960, 540) if args.mode == "ours-quad" else (1920, 1080)
-        result = run_ours(args.path, args.threads, size, args.mode == "ours-frame")
+        size = (960, 540) if args.mode in ("ours-quad", "ours-gpu") else (1920, 1080)
+        result = run_ours(args.path, args.threads, size, args.mode == "ours-frame", gpu=args.mode == "ours-gpu")
     result.update(mode=args.mode, threads=args.threads)
     print(json.dumps(result), flush=True)
     sys.stderr.flush()

@@ -17,7 +17,8 @@ from ..model import PluginManifest
 def _window(settings: OutputSettings) -> Any:
     from ..display.sdl import SdlWindow
 
-    return SdlWindow(fullscreen=settings.display.fullscreen, title=settings.box_name)
+    return SdlWindow(fullscreen=settings.display.fullscreen, title=settings.box_name,
+                     gpu_scaling=settings.display.gpu_scaling)
 
 
 def _sdl_audio(settings: OutputSettings) -> Any:

@@ -470,6 +470,9 @@ class DisplaySection:
                                    "has room, else an inset).", choices=("inset", "tile"))
     labels: bool = setting(True, "Draw the sender name and protocol on each tile.")
     fullscreen: bool = setting(True, "Window backend: fill the screen.")
+    gpu_scaling: bool = setting(True, "Window backend: when SDL's renderer is accelerated, upload each tile's frame "
+                                      "at its own size and let the GPU scale it (no libswscale pass per frame); "
+                                      "off: the box scales on the CPU.")
     snapshot_dir: str = setting("", "Headless backend: write a PNG of each new idle screen here ('' = off).")
     jpeg_quality: int = setting(80, "Headless backend: quality of snapshots and the MJPEG preview.", min=10, max=95)
 

@@ -4,6 +4,13 @@ A display backend receives the composite as one I420 (yuv420p) array of shape ``
 from the display thread and does the final colour conversion itself (SDL's YUV textures), or
 nothing at all (``null``), or keeps it for the status API (``headless``: JPEG snapshot, MJPEG
 stream, PNG snapshots).
+
+A backend that can scale pictures itself (on a GPU) sets ``scales_tiles = True`` once it is open
+and implements ``present_tiles(scene)`` (``TileDrawing``): while sessions are shown and nobody
+watches the composite, the display service then hands it a ``display.scene.Scene`` (each tile's
+frame at its decoded size, where it goes, labels, the strip) instead of a canvas, and the decode
+threads scale nothing. The idle screen, and composites while a tap watches, still come through
+``present``.
 """
 
 from __future__ import annotations
@@ -17,9 +24,9 @@ import numpy as np
 from ..model import Screen
 
 if TYPE_CHECKING:
-    pass
+    from .scene import Scene
 
-__all__ = ["DisplayBackend", "display_available", "audio_available"]
+__all__ = ["DisplayBackend", "TileDrawing", "display_available", "audio_available"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +50,21 @@ class DisplayBackend(Protocol):
 
     def status(self) -> dict[str, Any]:
         """Counters for the status API."""
+
+
+class TileDrawing(DisplayBackend, Protocol):
+    """A display backend that scales the tiles itself (see the module docstring)."""
+
+    #: True once ``open`` found it can (the SDL window: an accelerated renderer); read by the display thread
+    scales_tiles: bool
+
+    def present_tiles(self, scene: Scene) -> None:
+        """Show ``scene``: black, then its pictures bottom to top, each scaled into its placement.
+
+        Called in the display thread. A picture's image is a new object when it changed (upload it
+        then; ``SceneTile.generation`` says the same for frames); its planes stay valid until the
+        next call.
+        """
 
 
 def display_available() -> bool:

@@ -23,7 +23,8 @@ import numpy as np
 from ..media.stats import StreamStats
 from ..model import Layout, Rect, Screen, Tile
 
-__all__ = ["I420", "Placement", "fit", "scale_to", "Surface", "Compositor", "BLACK_Y", "BLACK_C"]
+__all__ = ["I420", "Placement", "fit", "scale_to", "unscaled", "label_position", "Surface", "Compositor", "BLACK_Y",
+           "BLACK_C"]
 
 BLACK_Y, BLACK_C = 16, 128  # limited-range black
 
@@ -128,6 +129,11 @@ class Scaled:
     placement: Placement
     frame: Any = attrs.field(repr=False)  # keeps the buffers the planes view
 
+    @property
+    def fits(self) -> bool:
+        """The image has its placement's size (scaled for the canvas, or a frame that needs none)."""
+        return (self.image.width, self.image.height) == (self.placement.width, self.placement.height)
+
 
 #: FFmpeg's AVColorSpace values that mean BT.601 (BT470BG, SMPTE170M) and BT.709.
 _BT601, _BT709, _UNSPECIFIED = {5, 6}, 1, 2
@@ -163,8 +169,33 @@ def scale_to(frame: Any, tile: Rect, sar: Fraction | None, reformatter: Any = No
     return Scaled(I420.from_frame(scaled), placement, scaled)
 
 
+def unscaled(frame: Any, tile: Rect, sar: Fraction | None, reformatter: Any = None) -> Scaled:
+    """The frame at its own size, for a backend that scales tiles itself (on the GPU), placed as
+    ``scale_to`` would place it. Converted (same size) only when it is not BT.709 yuv420p of even size."""
+    placement = fit(frame.width, frame.height, sar, tile)
+    colorspace = source_colorspace(frame)
+    width, height = frame.width - frame.width % 2, frame.height - frame.height % 2
+    if colorspace == "ITU709" and frame.format.name == "yuv420p" and (width, height) == (frame.width, frame.height):
+        return Scaled(I420.from_frame(frame), placement, frame)
+    options = dict(width=width, height=height, format="yuv420p", src_colorspace=colorspace,
+                   dst_colorspace="ITU709", interpolation="FAST_BILINEAR", threads=1)
+    converted = reformatter.reformat(frame, **options) if reformatter is not None else frame.reformat(**options)
+    return Scaled(I420.from_frame(converted), placement, converted)
+
+
+def label_position(label: I420, tile: Rect) -> tuple[int, int] | None:
+    """Where a tile's label goes (bottom left, 16 pixels in), or None when it does not fit the tile."""
+    if label.width > tile.width or label.height > tile.height:
+        return None
+    return tile.x + 16 - 16 % 2, tile.y + tile.height - label.height - 16
+
+
 class Surface:
-    """The latest frame of one session, scaled for its tile. ``put`` runs in the decode thread."""
+    """The latest frame of one session, scaled for its tile. ``put`` runs in the decode thread.
+
+    ``native`` (set by the display service while its backend scales tiles on the GPU): ``put``
+    keeps the frame at its own size instead (``unscaled``), and no swscale pass is made for it.
+    """
 
     def __init__(self, session_id: str, notify: Callable[[], None]) -> None:
         self.session_id = session_id
@@ -178,6 +209,7 @@ class Surface:
         self._sar: Fraction | None = None
         self._scaled: Scaled | None = None
         self._reformatter: Any = None  # the decode thread's, reused frame after frame
+        self.native = False
 
     def put(self, frame: Any, arrival: float, decode_ms: float, sample_aspect_ratio: Any = None) -> None:
         tile = self.tile
@@ -185,7 +217,8 @@ class Surface:
             from av.video.reformatter import VideoReformatter
 
             self._reformatter = VideoReformatter()
-        scaled = scale_to(frame, tile, sample_aspect_ratio, self._reformatter) if tile is not None else None
+        prepare = unscaled if self.native else scale_to
+        scaled = prepare(frame, tile, sample_aspect_ratio, self._reformatter) if tile is not None else None
         with self._lock:
             self._frame, self._sar, self._scaled = frame, sample_aspect_ratio, scaled
             self.arrival = arrival
@@ -205,11 +238,24 @@ class Surface:
             scaled, frame, sar, generation, arrival = self._scaled, self._frame, self._sar, self.generation, self.arrival
         if frame is None:
             return None, generation, arrival
-        if scaled is None or scaled.placement.tile != tile:
+        if scaled is None or scaled.placement.tile != tile or not scaled.fits:
             scaled = scale_to(frame, tile, sar)
             with self._lock:
                 if self.generation == generation:
                     self._scaled = scaled
+        return scaled, generation, arrival
+
+    def take_unscaled(self, tile: Rect) -> tuple[Scaled | None, int, float]:
+        """The image for ``tile`` at whatever size it has, with its placement in ``tile`` (for a
+        backend that scales on the GPU; a frame scaled before ``native`` was set is used as it is)."""
+        with self._lock:
+            scaled, frame, sar, generation, arrival = self._scaled, self._frame, self._sar, self.generation, self.arrival
+        if frame is None:
+            return None, generation, arrival
+        if scaled is None:
+            scaled = unscaled(frame, tile, sar)
+        elif scaled.placement.tile != tile:
+            scaled = Scaled(scaled.image, fit(frame.width, frame.height, sar, tile), scaled.frame)
         return scaled, generation, arrival
 
 
@@ -342,8 +388,9 @@ class Compositor:
                 continue
             self.blit(scaled.image, scaled.placement.x, scaled.placement.y)
             label = (labels or {}).get(tile.key)
-            if label is not None and label.width <= tile.rect.width and label.height <= tile.rect.height:
-                self.blit(label, tile.rect.x + 16 - 16 % 2, tile.rect.y + tile.rect.height - label.height - 16)
+            at = label_position(label, tile.rect) if label is not None else None
+            if label is not None and at is not None:
+                self.blit(label, *at)
             drawn[tile.key] = (generation, scaled.placement)
             if generation != self._shown.get(tile.key):  # a redraw after a layout change is not news
                 self._shown[tile.key] = generation

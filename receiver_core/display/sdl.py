@@ -4,6 +4,13 @@ The window backend uploads the composite's three planes with ``SDL_UpdateYUVText
 SDL's software renderer) does the colour conversion and the scaling to the real screen. The same
 code runs on a desktop (X11, Wayland) and on a box without X through SDL's KMSDRM driver; tests use
 the ``offscreen`` video driver and the ``disk`` audio driver.
+
+When SDL's renderer is accelerated (and ``[display] gpu_scaling`` is on) the window also scales
+tiles itself (``scales_tiles``): the display service hands it a ``Scene`` instead of a canvas, and
+each picture (a tile's frame at its decoded size, a label, the strip) has a texture of its own,
+uploaded when the picture changes and drawn into its place by the GPU. The idle screen, and any
+composite made while someone watches the screen (view-back needs a canvas), still come as one
+canvas through ``present``.
 """
 
 from __future__ import annotations
@@ -16,6 +23,8 @@ from typing import Any
 import numpy as np
 
 from ..model import Screen
+from .compositor import I420
+from .scene import Scene
 
 __all__ = ["SdlWindow", "SdlAudio"]
 
@@ -34,12 +43,27 @@ def _check(ok: bool, what: str) -> None:
         raise RuntimeError(f"{what}: {sdl2.SDL_GetError().decode(errors='replace')}")
 
 
+class _Picture:
+    """A texture and the image uploaded into it last (kept: a new image is a new object)."""
+
+    def __init__(self, handle: Any, width: int, height: int) -> None:
+        self.handle = handle
+        self.width = width
+        self.height = height
+        self.image: I420 | None = None
+
+
 class SdlWindow:
     name = "window"
 
-    def __init__(self, fullscreen: bool = True, title: str = "Receiver") -> None:
+    def __init__(self, fullscreen: bool = True, title: str = "Receiver", gpu_scaling: bool = True) -> None:
         self.fullscreen = fullscreen
         self.title = title
+        self.gpu_scaling = gpu_scaling
+        #: set by ``open``: the renderer is accelerated and ``gpu_scaling`` is on (see the module docstring)
+        self.scales_tiles = False
+        self.uploads = 0  # pictures uploaded by present_tiles (status, tests)
+        self._pictures: dict[str, _Picture] = {}
         self.frames = 0
         self.driver = ""
         self.renderer_name = ""
@@ -67,6 +91,7 @@ class SdlWindow:
         info = sdl2.SDL_RendererInfo()
         if sdl2.SDL_GetRendererInfo(self._renderer, ctypes.byref(info)) == 0:
             self.renderer_name = info.name.decode()
+            self.scales_tiles = self.gpu_scaling and bool(info.flags & sdl2.SDL_RENDERER_ACCELERATED)
         sdl2.SDL_RenderSetLogicalSize(self._renderer, screen.width, screen.height)  # letterbox on odd screens
         from sdl2.surface import SDL_YUV_CONVERSION_BT709
 
@@ -88,8 +113,67 @@ class SdlWindow:
         u_ptr = ctypes.cast(base + w * h, u8)
         v_ptr = ctypes.cast(base + w * h + (w // 2) * (h // 2), u8)
         sdl2.SDL_UpdateYUVTexture(self._texture, None, y_ptr, w, u_ptr, w // 2, v_ptr, w // 2)
+        self._drop_pictures()  # a canvas again (idle screen, view-back): the tiles' textures go
         sdl2.SDL_RenderClear(self._renderer)
         sdl2.SDL_RenderCopy(self._renderer, self._texture, None, None)
+        self._finish()
+
+    def present_tiles(self, scene: Scene) -> None:
+        """Draw ``scene`` (only when ``scales_tiles``): black, then each picture scaled into place by
+        the GPU, uploaded only when it is a new image. Called in the display thread."""
+        sdl2 = _sdl()
+        sdl2.SDL_SetRenderDrawColor(self._renderer, 0, 0, 0, 255)
+        sdl2.SDL_RenderClear(self._renderer)
+        drawn: set[str] = set()
+        for tile in scene.tiles:
+            p = tile.placement
+            self._draw(f"tile:{tile.key}", tile.image, p.x, p.y, p.width, p.height)
+            drawn.add(f"tile:{tile.key}")
+            if tile.label is not None:
+                label, x, y = tile.label
+                self._draw(f"label:{tile.key}", label, x, y, label.width, label.height)
+                drawn.add(f"label:{tile.key}")
+        if scene.overlay is not None:
+            strip, x, y = scene.overlay
+            self._draw("overlay", strip, x, y, strip.width, strip.height)
+            drawn.add("overlay")
+        self._drop_pictures(keep=drawn)
+        self._finish()
+
+    def _draw(self, name: str, image: I420, x: int, y: int, width: int, height: int) -> None:
+        sdl2 = _sdl()
+        picture = self._pictures.get(name)
+        if picture is not None and (picture.width, picture.height) != (image.width, image.height):
+            sdl2.SDL_DestroyTexture(picture.handle)
+            picture = None
+        if picture is None:
+            handle = sdl2.SDL_CreateTexture(self._renderer, sdl2.SDL_PIXELFORMAT_IYUV,
+                                            sdl2.SDL_TEXTUREACCESS_STREAMING, image.width, image.height)
+            _check(bool(handle), "SDL_CreateTexture(IYUV)")
+            picture = self._pictures[name] = _Picture(handle, image.width, image.height)
+        if picture.image is not image:
+            u8 = ctypes.POINTER(ctypes.c_uint8)
+            planes = [np.ascontiguousarray(plane) if plane.strides[1] != 1 else plane
+                      for plane in (image.y, image.u, image.v)]
+            y_plane, u_plane, v_plane = planes
+            sdl2.SDL_UpdateYUVTexture(picture.handle, None,
+                                      ctypes.cast(y_plane.ctypes.data, u8), y_plane.strides[0],
+                                      ctypes.cast(u_plane.ctypes.data, u8), u_plane.strides[0],
+                                      ctypes.cast(v_plane.ctypes.data, u8), v_plane.strides[0])
+            picture.image = image
+            self.uploads += 1
+        sdl2.SDL_RenderCopy(self._renderer, picture.handle, None, ctypes.byref(sdl2.SDL_Rect(x, y, width, height)))
+
+    def _drop_pictures(self, keep: set[str] | frozenset[str] = frozenset()) -> None:
+        if not self._pictures:
+            return
+        sdl2 = _sdl()
+        for name in [n for n in self._pictures if n not in keep]:
+            sdl2.SDL_DestroyTexture(self._pictures.pop(name).handle)
+
+    def _finish(self) -> None:
+        """Read back for ``capture`` if asked, show the frame, drain window events."""
+        sdl2 = _sdl()
         if self._capture.is_set():
             self.last_capture = self._read_pixels()
             self._capture.clear()
@@ -126,6 +210,7 @@ class SdlWindow:
 
     def close(self) -> None:
         sdl2 = _sdl()
+        self._drop_pictures()
         if self._texture:
             sdl2.SDL_DestroyTexture(self._texture)
         if self._renderer:
@@ -136,7 +221,8 @@ class SdlWindow:
         sdl2.SDL_QuitSubSystem(sdl2.SDL_INIT_VIDEO)
 
     def status(self) -> dict[str, Any]:
-        return {"backend": self.name, "driver": self.driver, "renderer": self.renderer_name, "frames": self.frames}
+        return {"backend": self.name, "driver": self.driver, "renderer": self.renderer_name, "frames": self.frames,
+                "scales_tiles": self.scales_tiles, "uploads": self.uploads, "pictures": len(self._pictures)}
 
 
 class SdlAudio:

@@ -31,6 +31,7 @@ from .idle import Fonts, render_idle, render_label, render_strip
 from .layouts import compute_layout
 from .pacing import CompositePacer
 from .registry import BackendSpec, OutputSettings
+from .scene import build_scene
 from .tap import DisplayTaps, TapReader
 
 if TYPE_CHECKING:
@@ -105,6 +106,7 @@ class DisplayService:
         self._presented: collections.deque[float] = collections.deque(maxlen=240)
         self.taps = DisplayTaps(self.screen.width, self.screen.height, self._wake.set)
         self._last_canvas: np.ndarray | None = None  # what was presented last (display thread)
+        self._gpu_shown: dict[str, int] = {}  # frame generation last handed to a GPU-scaling backend
         self.compositor: Compositor | None = None  # the display thread's, while sessions are shown
         self._render_pending = False
         self._render_timer: asyncio.TimerHandle | None = None
@@ -296,13 +298,14 @@ class DisplayService:
             self._opened.set()
             return
         self._opened.set()
-        self.compositor = compositor = None  # made with the first session; dropped when the last one leaves
+        self.compositor = None  # made with the first session; dropped when the last one leaves
         pacer = self._pacer
         next_refresh = 0.0  # redraw at least once a second (a window shows the latest composite)
         idle_wait = 0.0
         shown_idle = -1
         shown_layout: Layout | None = None
         shown_strip: Any = None
+        shown_on_gpu = False
         try:
             while not self._stop:
                 # sleep until the pacer says a composite is due (or something else wakes us), and
@@ -325,33 +328,37 @@ class DisplayService:
                 # a new watcher gets the composite shown last at once (an idle box composes nothing)
                 self.taps.feed_hungry(self._last_canvas, time.monotonic())
                 if layout.tiles:
-                    changed = layout != shown_layout or strip is not shown_strip
+                    on_gpu = self._scales_on_gpu()
+                    changed = layout != shown_layout or strip is not shown_strip or on_gpu != shown_on_gpu
                     if not changed and not refresh and pacer.due(now) > 0:
                         idle_wait = 0.001  # never spin, whatever the plan says
                         continue  # woken early (a frame of a tile whose neighbours are due soon)
-                    compositor = self.compositor = self.compositor or Compositor(
-                        self.screen, buffers=2 if getattr(self.backend, "keeps_canvas", False) else 1)
-                    compositor.set_layout(layout)
-                    shown = compositor.compose(dict(self.surfaces), self._labels, strip)
+                    surfaces = dict(self.surfaces)
+                    for each in surfaces.values():
+                        each.native = on_gpu  # the decode threads scale only for the CPU path
+                    presented: float | None
+                    if on_gpu:
+                        shown, presented = self._compose_on_gpu(layout, surfaces, strip)
+                    else:
+                        shown, presented = self._compose_on_cpu(layout, surfaces, strip, changed or refresh)
                     pacer.composed(now)
-                    if shown or changed or refresh:
-                        self._present(compositor.canvas)
-                        compositor.presented()
-                        presented = time.monotonic()
+                    if presented is not None:
                         next_refresh = presented + 1.0
                         for session_id, arrival in shown:
-                            surface = self.surfaces.get(session_id)
+                            surface = surfaces.get(session_id)
                             if surface is not None:
                                 surface.stats.record_shown(arrival, presented)
-                    shown_layout, shown_strip, shown_idle = layout, strip, -1
+                    shown_layout, shown_strip, shown_idle, shown_on_gpu = layout, strip, -1, on_gpu
                 elif idle is not None and (idle_generation != shown_idle or refresh or shown_layout is not None):
-                    self._present(idle)
+                    self._present(idle)  # a GPU-scaling backend drops its tiles' textures here
                     next_refresh = time.monotonic() + 1.0
+                    was_composing = shown_layout is not None
                     shown_idle, shown_layout = idle_generation, None
-                    if self.compositor is not None:
+                    if was_composing:
                         # nothing to compose: an idle box keeps no canvas (3 MiB at 1080p), and what
                         # the sessions' decoders, surfaces and composites freed goes back to the OS
-                        compositor = self.compositor = None
+                        self.compositor = None
+                        self._gpu_shown.clear()
                         release_unused()
                         page_out_ffmpeg()
         except Exception:
@@ -361,6 +368,37 @@ class DisplayService:
                 self.backend.close()
             except Exception:
                 log.exception("display backend failed to close")
+
+    def _scales_on_gpu(self) -> bool:
+        """The backend scales the tiles itself, and nobody watches the composite (a tap needs a canvas)."""
+        return bool(getattr(self.backend, "scales_tiles", False)) and not self.taps.active
+
+    def _compose_on_cpu(self, layout: Layout, surfaces: dict[str, Surface], strip: tuple[I420, int, int] | None,
+                        force: bool) -> tuple[list[tuple[str, float]], float | None]:
+        """Tiles with new frames into the canvas, presented when anything is new (or ``force``):
+        (frames now shown, when presented or None)."""
+        compositor = self.compositor = self.compositor or Compositor(
+            self.screen, buffers=2 if getattr(self.backend, "keeps_canvas", False) else 1)
+        compositor.set_layout(layout)
+        shown = compositor.compose(surfaces, self._labels, strip)
+        if not (shown or force):
+            return shown, None
+        self._present(compositor.canvas)
+        compositor.presented()
+        return shown, time.monotonic()
+
+    def _compose_on_gpu(self, layout: Layout, surfaces: dict[str, Surface],
+                        strip: tuple[I420, int, int] | None) -> tuple[list[tuple[str, float]], float]:
+        """The scene to the backend, which uploads new frames and scales every tile on the GPU."""
+        self.compositor = None  # no canvas while the GPU composes (a tap brings one back)
+        self._last_canvas = None
+        scene = build_scene(layout, surfaces, self._labels, strip)
+        self.backend.present_tiles(scene)
+        presented = time.monotonic()
+        self._presented.append(presented)
+        shown = [(t.key, t.arrival) for t in scene.tiles if self._gpu_shown.get(t.key) != t.generation]
+        self._gpu_shown = {t.key: t.generation for t in scene.tiles}
+        return shown, presented
 
     def _present(self, canvas: np.ndarray) -> None:
         self.backend.present(canvas)
