@@ -6,7 +6,8 @@ idle needs"). This module is the plugin's one door to the modules that import ai
 ``viewback_track`` and the patch layer (``aiortc_patches``, ``receive_path``). Everywhere else they
 are imported for type checking only.
 
-``Engine.ready`` (awaited by an admitted browser's first offer) loads them off the event loop and
+``Engine.ready`` (started when the first browser is admitted, while its user picks a screen, and awaited
+by every offer) loads them off the event loop and
 applies the patch layer, once per engine (a lock makes concurrent first offers load once); ``Engine.close``
 undoes the patches it applied. ``check_installed`` reads the pinned versions from the installed
 distributions without importing them, so a wrong aiortc still stops the plugin at start-up.

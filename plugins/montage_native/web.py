@@ -94,6 +94,7 @@ class NativeWeb:
         self.limiter = JoinRateLimit()
         self.clients: set[Client] = set()
         self.counters = {"joins": 0, "refused": 0, "bad_messages": 0, "rate_limited": 0}
+        self._preload: asyncio.Task[None] | None = None
         self._pages = {path: (importlib.resources.files(__package__).joinpath("static", name).read_bytes(), ctype)
                        for path, (name, ctype) in _STATIC.items()}
         self.app = web.Application(client_max_size=LIMITS.message)
@@ -130,6 +131,19 @@ class NativeWeb:
             self.clients.discard(client)
             await client.shutdown("connection closed")
         return ws
+
+    def preload(self) -> None:
+        """Start loading aiortc (about half a second) while the first admitted browser's user picks
+        what to share, so that its offer finds the engine ready. Once per box; a failure is logged
+        here and met again, as an error to that browser, by the offer."""
+        if self._preload is None and not self.engine.loaded:
+            self._preload = self.host.spawn(self._load_engine())
+
+    async def _load_engine(self) -> None:
+        try:
+            await self.engine.ready()
+        except Exception as exc:  # the offer loads again and reports it; this task must not fail the plugin
+            log.warning("loading the WebRTC engine ahead of the first offer failed: %s", exc)
 
     async def session_started(self, session_id: str) -> None:
         """A queued client's session went on screen: tell its page."""
@@ -274,6 +288,7 @@ class Client:
             return
         self.session = session
         self.conversation.admitted()
+        self.web.preload()  # the user now picks a screen: load aiortc meanwhile
         queued = getattr(getattr(session, "state", None), "value", "") == "queued"
         self.was_queued = queued
         await self.send(Joined(session.id, "queued" if queued else "active",

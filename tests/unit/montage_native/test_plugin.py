@@ -3,6 +3,8 @@ idle-screen line and QR code, status, aiortc's patches applied with the first of
 
 from __future__ import annotations
 
+import asyncio
+
 import json
 import ssl
 import stat
@@ -49,7 +51,7 @@ async def test_plugin_serves_the_page_over_tls_on_core_bound_ports(receiver_fact
         assert not receive_path.installed()
 
 
-async def test_the_first_offer_applies_the_patch_layer_and_unload_undoes_it(
+async def test_the_first_admitted_browser_loads_the_patch_layer_and_unload_undoes_it(
         receiver_factory: Callable[..., Any]) -> None:
     config = {"plugin": {"montage_native": {"port": 0, "http_redirect": False, "ice_addresses": ["127.0.0.1"],
                                             "loss_deadline_ms": 300}},
@@ -66,7 +68,12 @@ async def test_the_first_offer_applies_the_patch_layer_and_unload_undoes_it(
                 ws = await http_client.ws_connect(f"wss://127.0.0.1:{https}/ws", ssl=tls)
                 await ws.send_str(json.dumps(join))
                 assert json.loads((await ws.receive(timeout=10)).data)["type"] == "joined"
-                assert not engine.loaded  # admitted, but no offer yet
+                # admitted: the engine loads while the user picks a screen, before any offer
+                for _ in range(200):
+                    if engine.loaded:
+                        break
+                    await asyncio.sleep(0.05)
+                assert engine.loaded and receive_path.installed(), "not loaded ahead of the first offer"
                 pc.addTransceiver(VideoStreamTrack(), direction="sendonly")
                 await pc.setLocalDescription(await pc.createOffer())
                 await ws.send_str(json.dumps({"v": 1, "type": "offer", "sdp": pc.localDescription.sdp}))
