@@ -1,10 +1,9 @@
 """The plugin inside a real box: core-bound HTTPS and redirect ports, certificate in its state dir,
-idle-screen line and QR code, status, aiortc's patches applied with the first offer, clean unload."""
+idle-screen line and QR code, status, aiortc's patches applied once the first browser is admitted, clean unload."""
 
 from __future__ import annotations
 
 import asyncio
-
 import json
 import ssl
 import stat
