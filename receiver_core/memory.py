@@ -11,7 +11,9 @@ buffer: a fifth of a core with four 1080p streams, measured). So the display swi
   as long as any video played. Frame buffers in use are not touched, and FFmpeg pools its own,
   so the cost is at most one round of page faults per period for memory freed and allocated again.
 * **idle**: blocks over 256 KiB are mmap'd (returned on free) and free heap memory is released
-  at once (``malloc_trim``), so an idle box holds little more than its code.
+  at once (``malloc_trim``), so an idle box holds little more than its code. The display thread
+  collects reference cycles first (``release_unused(collect_cycles=True)``) when the room
+  empties, and again a few seconds later.
 
 **One arena** (``single_arena``, ``M_ARENA_MAX = 1``, set before the box starts its threads).
 By default glibc gives each thread that allocates its own arena. ``malloc_trim`` hands back the
@@ -39,6 +41,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import gc
 import logging
 import sys
 import threading
@@ -132,8 +135,17 @@ def streaming(active: bool) -> None:
         libc.malloc_trim(0)
 
 
-def release_unused() -> bool:
-    """Return free heap memory to the OS now; True if glibc released something."""
+def release_unused(collect_cycles: bool = False) -> bool:
+    """Return free heap memory to the OS now; True if glibc released something.
+
+    ``collect_cycles``: run Python's cycle collector first. Sessions that just ended leave reference
+    cycles (cancelled tasks and their tracebacks, links and their callbacks) that keep decoded
+    frames, packets and buffers alive until the next full collection, which may be long after the
+    room emptied: 4 MiB of the box's anonymous memory 10 s after four 1080p senders left, measured.
+    A full collection takes tens of milliseconds; call it when the room empties, not per frame.
+    """
+    if collect_cycles:
+        gc.collect()
     libc = _libc()
     return bool(libc.malloc_trim(0)) if libc is not None else False
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from receiver_core import memory
+from receiver_core.display import service
 
 from .helpers import encode_solid, wait_for
 from .test_pipeline import BOX, present, settle
@@ -18,7 +19,15 @@ from .test_pipeline import BOX, present, settle
 pytestmark = pytest.mark.media
 
 
-async def test_the_last_session_leaving_drops_canvases_and_frames(receiver_factory: Any) -> None:
+async def test_the_last_session_leaving_drops_canvases_and_frames(receiver_factory: Any,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    releases: list[bool] = []
+
+    def release(collect_cycles: bool = False) -> bool:
+        releases.append(collect_cycles)
+        return memory.release_unused(collect_cycles)
+
+    monkeypatch.setattr(service, "release_unused", release)
     async with receiver_factory(config=BOX) as rx:
         first, second = await present(rx, name="A"), await present(rx, peer="192.0.2.10", name="B")
         frames = encode_solid("h264", 640, 360, (30, 60, 210), 10)
@@ -43,6 +52,28 @@ async def test_the_last_session_leaving_drops_canvases_and_frames(receiver_facto
         gc.collect()
         assert canvas() is None, "something still references the compositor's canvas"
         assert not display.surfaces
+        # the room emptied: memory (cycles collected first) goes back at once, and once more when
+        # the sessions' teardown is over
+        await wait_for(lambda: releases.count(True) >= 2, service.SETTLE_RELEASE + 3, what="two releases with collection")
+
+
+def test_release_unused_can_collect_the_cycles_ended_sessions_leave() -> None:
+    class Held:
+        def __init__(self) -> None:
+            self.buffer = bytearray(4 * 2**20)
+            self.me = self  # a cycle: only the collector frees it
+
+    gc.disable()
+    try:
+        held = Held()
+        gone = weakref.ref(held)
+        del held
+        memory.release_unused()
+        assert gone() is not None, "freed without a collection: the test proves nothing"
+        memory.release_unused(collect_cycles=True)
+        assert gone() is None
+    finally:
+        gc.enable()
 
 
 def _any_tile() -> Any:
