@@ -295,6 +295,40 @@ class LiveRun(BoxProcess):
         return rows
 
 
+#: what an idle box (the benchmark's configuration) has imported, and what its first MPEG-TS stream adds
+IDLE_MODULES = ("receiver_core.cli", "receiver_core.app", "receiver_core.display.service", "receiver_plugin_mpegts",
+                "aiohttp.web", "PIL.ImageDraw")
+FIRST_STREAM_MODULES = ("av", "av.video.reformatter", "receiver_core.builtin.pyav_decoders",
+                        "receiver_core.media.mpegts")
+_MODULE_COST = f"""
+import re, sys
+def memory():
+    text = open("/proc/self/status").read()
+    return [int(re.search(rf"^{{key}}:\\s+(\\d+) kB", text, re.M).group(1)) / 1024 for key in ("VmRSS", "RssAnon")]
+for name in {IDLE_MODULES!r}:
+    __import__(name)
+before = memory()
+for name in {FIRST_STREAM_MODULES!r}:
+    __import__(name)
+after = memory()
+print(after[0] - before[0], after[1] - before[1])
+"""
+
+
+def first_stream_modules(python: str, readings: int = 3) -> dict[str, Any]:
+    """RSS and anonymous MiB the modules a box loads with its first stream (PyAV and FFmpeg, the TS
+    parsers with construct) cost by themselves: a fresh interpreter imports what an idle box has,
+    then those (median of ``readings``). Python cannot unload them: they stay after the senders left."""
+    rss, anon = [], []
+    for _ in range(readings):
+        out = subprocess.run([python, "-c", _MODULE_COST], capture_output=True, text=True, check=True, timeout=120)
+        r, a = (float(x) for x in out.stdout.split())
+        rss.append(r)
+        anon.append(a)
+    return {"modules": list(FIRST_STREAM_MODULES), "rss_mib": statistics.median(rss),
+            "anon_mib": statistics.median(anon)}
+
+
 def _mpegts_status(status: dict[str, Any]) -> dict[str, Any] | None:
     for plugin in status.get("plugins", []):
         if plugin.get("name") == "mpegts":

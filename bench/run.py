@@ -61,7 +61,7 @@ from common import (  # noqa: E402
     run_measured,
     versions,
 )
-from live import LiveRun  # noqa: E402
+from live import LiveRun, first_stream_modules  # noqa: E402
 
 # ------------------------------------------------------------------------------------------ profiles
 
@@ -288,6 +288,7 @@ def live(cfg: dict[str, Any], children: Children, stream: str, quiet: QuietBudge
                 record["after_leave"] = run.after_leave(left, cfg["after_leave"], 2.0)
                 log(f"live: {cfg['after_leave']:.0f} s after the senders left: RSS "
                     f"{record['after_leave']['rss_mib']:.1f} MiB (idle was {idle['rss_mib']:.1f})")
+                record["first_stream_modules"] = first_stream_modules(PYTHON)
         finally:
             run.stop()
         if full:
