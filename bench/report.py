@@ -304,8 +304,8 @@ def why_not_met(results: dict[str, Any]) -> list[str]:
                     f"{modules:.1f} MiB of anonymous memory by themselves (a fresh interpreter, this run)")
             if anon is not None:
                 text += f", of the box's {anon:.1f} MiB more anonymous memory than at idle"
-            text += (f"; PyAV's and FFmpeg's files keep {grown('PyAV and its FFmpeg'):.1f} MiB mapped after the "
-                     f"page-out (their relocated data), other files {grown('other files'):.1f} MiB more. Beyond the "
+            text += (f"; PyAV's and FFmpeg's files keep {grown('PyAV and its FFmpeg'):.1f} MiB resident after the "
+                     f"page-out, other files {grown('other files'):.1f} MiB more. Beyond the "
                      f"code of those modules the box holds about {max(0.0, (anon or 0.0) - modules):.1f} MiB. (The TS "
                      "parsers are loaded with the first MPEG-TS sender so that the idle box is smaller; before, "
                      "their 3 MiB counted in the idle figure.)")

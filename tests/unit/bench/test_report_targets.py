@@ -49,7 +49,7 @@ def test_each_missed_target_gets_its_reason_from_the_runs_figures() -> None:
     assert "60 % of the box's busy samples" in quad and "other 25 %, about 25 % of a core" in quad
     # 12 MiB = 12.6 MB above idle; 8 MiB more anonymous, 6.8 of it the modules' own
     assert "12.6 MB above idle" in after and "6.8 MiB of anonymous memory by themselves" in after
-    assert "of the box's 8.0 MiB more" in after and "keep 3.9 MiB mapped" in after and "holds about 1.2 MiB" in after
+    assert "of the box's 8.0 MiB more" in after and "keep 3.9 MiB resident" in after and "holds about 1.2 MiB" in after
     assert "6.0 ms at the median but 12.0 ms at p95" in never and "2.00 % are still never shown" in never
 
 
