@@ -52,7 +52,9 @@ def free_port(kind: int) -> int:
         return int(s.getsockname()[1])
 
 
-def bench_like_config(folder: Path, status_port: int, udp_port: int) -> Path:
+def headless_config(folder: Path, status_port: int, rest: str) -> Path:
+    """A headless box with null audio, nothing advertised and its status API on ``status_port``,
+    plus the sections in ``rest`` (TOML)."""
     path = folder / "receiver.toml"
     path.write_text(f"""
 [receiver]
@@ -68,11 +70,16 @@ backend = "headless"
 [audio]
 backend = "null"
 
-[session]
-pin_mode = "off"
-
 [network]
 advertise_on = []
+""" + rest)
+    return path
+
+
+def bench_like_config(folder: Path, status_port: int, udp_port: int) -> Path:
+    return headless_config(folder, status_port, f"""
+[session]
+pin_mode = "off"
 
 [plugins]
 autoload = false
@@ -81,30 +88,12 @@ enabled = ["mpegts"]
 [plugin.mpegts]
 port = {udp_port}
 """)
-    return path
 
 
 def default_plugins_config(folder: Path, status_port: int) -> Path:
     """The built-in plugins a default configuration loads (AirPlay, Miracast, browser sharing), as
     ``scripts/run`` starts them but headless, with null audio, nothing advertised and free ports."""
-    path = folder / "receiver.toml"
-    path.write_text(f"""
-[receiver]
-name = "Idle"
-state_dir = "{folder / 'state'}"
-
-[status]
-port = {status_port}
-
-[display]
-backend = "headless"
-
-[audio]
-backend = "null"
-
-[network]
-advertise_on = []
-
+    return headless_config(folder, status_port, f"""
 [plugins]
 autoload = false
 enabled = ["airplay", "miracast", "montage_native"]
@@ -120,7 +109,6 @@ mice_port = {free_port(socket.SOCK_STREAM)}
 port = 0
 http_port = 0
 """)
-    return path
 
 
 def probe(folder: Path, config: Path, status_port: int) -> dict[str, Any]:
