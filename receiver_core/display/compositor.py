@@ -78,13 +78,17 @@ class I420:
             v[rows] = _to_u8(128 + (112.0 * r - 101.730 * g - 10.270 * b) / 255)
         return cls(y, u, v)
 
+    @classmethod
+    def of_canvas(cls, canvas: np.ndarray) -> I420:
+        """Views on the three planes of a contiguous ``(h*3//2, w)`` canvas (no copy)."""
+        h, w = canvas.shape[0] * 2 // 3, canvas.shape[1]
+        return cls(canvas[:h], canvas[h:h + h // 4].reshape(h // 2, w // 2), canvas[h + h // 4:].reshape(h // 2, w // 2))
+
     def to_canvas(self) -> np.ndarray:
         """One contiguous ``(h*3//2, w)`` array, the layout backends receive."""
-        h, w = self.height, self.width
-        canvas = np.empty((h * 3 // 2, w), np.uint8)
-        canvas[:h] = self.y
-        canvas[h:h + h // 4].reshape(h // 2, w // 2)[:] = self.u
-        canvas[h + h // 4:].reshape(h // 2, w // 2)[:] = self.v
+        canvas = np.empty((self.height * 3 // 2, self.width), np.uint8)
+        planes = I420.of_canvas(canvas)
+        planes.y[:], planes.u[:], planes.v[:] = self.y, self.u, self.v
         return canvas
 
 
@@ -265,9 +269,8 @@ class _Canvas:
     def __init__(self, screen: Screen) -> None:
         w, h = screen.width, screen.height
         self.array = np.empty((h * 3 // 2, w), np.uint8)
-        self.y = self.array[:h]
-        self.u = self.array[h:h + h // 4].reshape(h // 2, w // 2)
-        self.v = self.array[h + h // 4:].reshape(h // 2, w // 2)
+        planes = I420.of_canvas(self.array)
+        self.y, self.u, self.v = planes.y, planes.u, planes.v
         self.drawn: dict[str, tuple[int, Placement | None]] = {}
         self.stale = False  # to be painted black before the next composite (a new layout)
         self.overlay: tuple[I420, Rect] | None = None  # the strip drawn over the tiles, and where

@@ -43,6 +43,15 @@ def _check(ok: bool, what: str) -> None:
         raise RuntimeError(f"{what}: {sdl2.SDL_GetError().decode(errors='replace')}")
 
 
+def _upload(texture: Any, image: I420) -> None:
+    """Copy the three planes of ``image`` into an IYUV texture of its size (rows may be padded)."""
+    sdl2 = _sdl()
+    u8 = ctypes.POINTER(ctypes.c_uint8)
+    y, u, v = (plane if plane.strides[1] == 1 else np.ascontiguousarray(plane) for plane in (image.y, image.u, image.v))
+    sdl2.SDL_UpdateYUVTexture(texture, None, ctypes.cast(y.ctypes.data, u8), y.strides[0],
+                              ctypes.cast(u.ctypes.data, u8), u.strides[0], ctypes.cast(v.ctypes.data, u8), v.strides[0])
+
+
 class _Picture:
     """A texture and the image uploaded into it last (kept: a new image is a new object)."""
 
@@ -104,15 +113,7 @@ class SdlWindow:
 
     def present(self, canvas: np.ndarray) -> None:
         sdl2 = _sdl()
-        assert self._screen is not None
-        w, h = self._screen.width, self._screen.height
-        canvas = np.ascontiguousarray(canvas)
-        u8 = ctypes.POINTER(ctypes.c_uint8)
-        base = canvas.ctypes.data
-        y_ptr = ctypes.cast(base, u8)
-        u_ptr = ctypes.cast(base + w * h, u8)
-        v_ptr = ctypes.cast(base + w * h + (w // 2) * (h // 2), u8)
-        sdl2.SDL_UpdateYUVTexture(self._texture, None, y_ptr, w, u_ptr, w // 2, v_ptr, w // 2)
+        _upload(self._texture, I420.of_canvas(np.ascontiguousarray(canvas)))
         self._drop_pictures()  # a canvas again (idle screen, view-back): the tiles' textures go
         sdl2.SDL_RenderClear(self._renderer)
         sdl2.SDL_RenderCopy(self._renderer, self._texture, None, None)
@@ -152,14 +153,7 @@ class SdlWindow:
             _check(bool(handle), "SDL_CreateTexture(IYUV)")
             picture = self._pictures[name] = _Picture(handle, image.width, image.height)
         if picture.image is not image:
-            u8 = ctypes.POINTER(ctypes.c_uint8)
-            planes = [np.ascontiguousarray(plane) if plane.strides[1] != 1 else plane
-                      for plane in (image.y, image.u, image.v)]
-            y_plane, u_plane, v_plane = planes
-            sdl2.SDL_UpdateYUVTexture(picture.handle, None,
-                                      ctypes.cast(y_plane.ctypes.data, u8), y_plane.strides[0],
-                                      ctypes.cast(u_plane.ctypes.data, u8), u_plane.strides[0],
-                                      ctypes.cast(v_plane.ctypes.data, u8), v_plane.strides[0])
+            _upload(picture.handle, image)
             picture.image = image
             self.uploads += 1
         sdl2.SDL_RenderCopy(self._renderer, picture.handle, None, ctypes.byref(sdl2.SDL_Rect(x, y, width, height)))
